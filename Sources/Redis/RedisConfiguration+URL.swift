@@ -1,0 +1,160 @@
+extension RedisConfiguration {
+    /// Parses a Redis URL.
+    ///
+    /// Accepted forms: `redis://[[user]:password@]host[:port][/db]` and
+    /// `unix:///path/to/redis.sock[?db=N]`. Both take the optional query
+    /// parameters `timeout` and `connect_timeout` in seconds (fractions allowed).
+    /// User name and password may be percent-encoded.
+    /// - Parameter url: The URL text.
+    /// - Throws: ``RedisError`` of kind `invalidConfiguration`, naming what is wrong
+    ///   but never echoing the password.
+    public init(url: String) throws(RedisError) {
+        self.init()
+        let (withoutQuery, query) = RedisURL.splitQuery(url)
+        if withoutQuery.hasPrefix("unix://") {
+            let path = String(withoutQuery.dropFirst("unix://".count))
+            guard path.hasPrefix("/") else {
+                throw RedisError(.invalidConfiguration, "unix socket URL needs an absolute path: unix:///path/to/redis.sock")
+            }
+            endpoint = .unixSocket(path: RedisURL.percentDecode(path) ?? path)
+        } else if withoutQuery.hasPrefix("redis://") {
+            try parseTCP(String(withoutQuery.dropFirst("redis://".count)))
+        } else if withoutQuery.hasPrefix("rediss://") {
+            throw RedisError(.invalidConfiguration, "TLS (rediss://) is not supported; use redis:// or unix://")
+        } else {
+            throw RedisError(.invalidConfiguration, "Redis URL must start with redis:// or unix://")
+        }
+        for (name, value) in query {
+            switch name {
+            case "db":
+                guard let number = Int(value), number >= 0 else {
+                    throw RedisError(.invalidConfiguration, "database number in Redis URL is not a non-negative integer")
+                }
+                database = number
+            case "timeout", "socket_timeout":
+                commandTimeout = try RedisURL.duration(value, name: name)
+            case "connect_timeout", "socket_connect_timeout":
+                connectTimeout = try RedisURL.duration(value, name: name)
+            default:
+                throw RedisError(.invalidConfiguration, "unknown Redis URL parameter '\(name)'")
+            }
+        }
+    }
+
+    private mutating func parseTCP(_ rest: String) throws(RedisError) {
+        var hostPart = Substring(rest)
+        if let slash = hostPart.firstIndex(of: "/") {
+            let dbText = hostPart[hostPart.index(after: slash)...]
+            hostPart = hostPart[..<slash]
+            if !dbText.isEmpty {
+                guard let number = Int(dbText), number >= 0 else {
+                    throw RedisError(.invalidConfiguration, "database number in Redis URL is not a non-negative integer")
+                }
+                database = number
+            }
+        }
+        if let at = hostPart.lastIndex(of: "@") {
+            let credentials = hostPart[..<at]
+            hostPart = hostPart[hostPart.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                let user = String(credentials[..<colon])
+                let secret = String(credentials[credentials.index(after: colon)...])
+                guard let decodedUser = RedisURL.percentDecode(user), let decodedSecret = RedisURL.percentDecode(secret) else {
+                    throw RedisError(.invalidConfiguration, "credentials in Redis URL are not valid percent-encoding")
+                }
+                username = decodedUser.isEmpty ? nil : decodedUser
+                password = decodedSecret
+            } else {
+                // redis-py reads a lone `name@` as a user without password; redis-cli as a password.
+                // A lone word is taken as the password, which is what single-password servers need.
+                guard let decoded = RedisURL.percentDecode(String(credentials)) else {
+                    throw RedisError(.invalidConfiguration, "credentials in Redis URL are not valid percent-encoding")
+                }
+                password = decoded.isEmpty ? nil : decoded
+            }
+        }
+        var host: String
+        var portText: Substring?
+        if hostPart.hasPrefix("[") {
+            guard let close = hostPart.firstIndex(of: "]") else {
+                throw RedisError(.invalidConfiguration, "IPv6 host in Redis URL lacks its closing ']'")
+            }
+            host = String(hostPart[hostPart.index(after: hostPart.startIndex)..<close])
+            let after = hostPart[hostPart.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() }
+        } else if let colon = hostPart.lastIndex(of: ":") {
+            host = String(hostPart[..<colon])
+            portText = hostPart[hostPart.index(after: colon)...]
+        } else {
+            host = String(hostPart)
+        }
+        if host.isEmpty { host = "127.0.0.1" }
+        var port = 6379
+        if let portText {
+            guard let number = Int(portText), (1...65535).contains(number) else {
+                throw RedisError(.invalidConfiguration, "port in Redis URL is not a number from 1 to 65535")
+            }
+            port = number
+        }
+        endpoint = .tcp(host: host, port: port)
+    }
+}
+
+/// Small helpers for the URL forms; no Foundation needed.
+enum RedisURL {
+    static func splitQuery(_ url: String) -> (String, [(String, String)]) {
+        guard let mark = url.firstIndex(of: "?") else { return (url, []) }
+        let pairs = url[url.index(after: mark)...].split(separator: "&").map { pair -> (String, String) in
+            if let equals = pair.firstIndex(of: "=") {
+                return (String(pair[..<equals]), String(pair[pair.index(after: equals)...]))
+            }
+            return (String(pair), "")
+        }
+        return (String(url[..<mark]), pairs)
+    }
+
+    static func duration(_ text: String, name: String) throws(RedisError) -> Duration {
+        guard let seconds = Double(text), seconds > 0, seconds < 86_400 else {
+            throw RedisError(.invalidConfiguration, "Redis URL parameter '\(name)' must be a positive number of seconds")
+        }
+        return .nanoseconds(Int64(seconds * 1e9))
+    }
+
+    static func percentDecode(_ text: String) -> String? {
+        guard text.contains("%") else { return text }
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        var result = ""
+        for byte in text.utf8 {
+            let scalar = Unicode.Scalar(byte)
+            if byte < 0x80, scalar.properties.isAlphabetic || ("0"..."9").contains(Character(scalar)) || "-._~".unicodeScalars.contains(scalar) {
+                result.unicodeScalars.append(scalar)
+            } else {
+                let hex = Array("0123456789ABCDEF".utf8)
+                result += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
+            }
+        }
+        return result
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+
+/// A fixed-size pool of connections shared by many threads.
+///
+/// Connections are made on first need, up to ``size``. ``withConnection(_:)``
+/// lends one connection to one caller at a time, **blocking the calling thread**
+/// while all are lent and while Redis answers; call it from threads of your own,
+/// not from Swift concurrency's cooperative pool.
+///
+/// A connection that failed at the socket level is closed and never lent again;
+/// the next borrower gets a new one. While Redis is down each borrow tries to
+/// connect and throws the connection error; once Redis is back, borrows succeed
+/// again. A failure marked ``RedisError/isSafeToRetry`` on a connection that had
+/// sat idle (a server restart closed it under the pool) is retried once on a new
+/// connection.
+public final class RedisConnectionPool: @unchecked Sendable {
+    // @unchecked Sendable: every mutable property is read and written only while
+    // `condition` is locked, and each connection is lent to one borrower at a time.
+    private let condition = NSCondition()
+    private var idle: [RedisConnection] = []
+    private var existing = 0
+    private var isClosed = false
+
+    /// The configuration every connection is made with.
+    public let configuration: RedisConfiguration
+    /// The most connections open at once.
+    public let size: Int
+
+    /// Creates a pool; no connection is made until the first borrow.
+    /// - Parameters:
+    ///   - configuration: Where and how to connect.
+    ///   - size: The most connections open at once (at least 1).
+    public init(configuration: RedisConfiguration, size: Int) {
+        self.configuration = configuration
+        self.size = max(1, size)
+    }
+
+    deinit {
+        idle.removeAll()
+    }
+
+    /// Lends a connection to `body` and takes it back afterwards. Blocks.
+    /// - Parameter body: Work on the connection; it must not keep the connection.
+    /// - Returns: What `body` returns.
+    /// - Throws: ``RedisError`` when no connection could be made (`connectionFailed`,
+    ///   `timeout`, `authenticationFailed`) or the pool is closed (`shutDown`), and
+    ///   whatever `body` throws.
+    @discardableResult
+    public func withConnection<Result>(_ body: (RedisConnection) throws -> Result) throws -> Result {
+        var (connection, wasIdle) = try borrow(preferIdle: true)
+        do {
+            let result = try body(connection)
+            giveBack(connection)
+            return result
+        } catch let error as RedisError where error.isSafeToRetry && wasIdle && connection.isBroken {
+            giveBack(connection)
+            (connection, wasIdle) = try borrow(preferIdle: false)
+            do {
+                let result = try body(connection)
+                giveBack(connection)
+                return result
+            } catch {
+                giveBack(connection)
+                throw error
+            }
+        } catch {
+            giveBack(connection)
+            throw error
+        }
+    }
+
+    /// Closes idle connections and refuses further borrows; lent ones close when given back.
+    public func close() {
+        condition.lock()
+        isClosed = true
+        existing -= idle.count
+        idle.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func borrow(preferIdle: Bool) throws(RedisError) -> (RedisConnection, Bool) {
+        condition.lock()
+        while true {
+            if isClosed {
+                condition.unlock()
+                throw RedisError(.shutDown, "connection pool is closed")
+            }
+            if preferIdle, let connection = idle.popLast() {
+                condition.unlock()
+                return (connection, true)
+            }
+            if existing < size {
+                existing += 1
+                condition.unlock()
+                do {
+                    return (try RedisConnection(configuration: configuration), false)
+                } catch {
+                    condition.lock()
+                    existing -= 1
+                    condition.signal()
+                    condition.unlock()
+                    throw error
+                }
+            }
+            if !preferIdle, let stale = idle.popLast() {
+                // Make room for a fresh connection by dropping an idle one.
+                existing -= 1
+                _ = stale
+                continue
+            }
+            condition.wait()
+        }
+    }
+
+    private func giveBack(_ connection: RedisConnection) {
+        condition.lock()
+        if connection.isBroken || isClosed {
+            existing -= 1
+        } else {
+            idle.append(connection)
+        }
+        condition.signal()
+        condition.unlock()
+    }
+}

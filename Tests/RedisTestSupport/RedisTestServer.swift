@@ -1,0 +1,205 @@
+public import Foundation
+public import Redis
+
+/// A real `redis-server` process for tests: its own port, its own temporary
+/// directory, no persistence unless asked for. Started by ``start(options:)``,
+/// stopped by ``stop()`` (and on deinit).
+///
+/// When the environment variable `OPSCORE_TEST_REDIS_URL` is set (the compose
+/// setup), ``shared()`` uses that server instead of starting one.
+public final class RedisTestServer: @unchecked Sendable {
+    // @unchecked Sendable: the mutable `process` is guarded by `lock`.
+    /// Options for the server process.
+    public struct Options: Sendable {
+        /// `requirepass`, if any.
+        public var password: String?
+        /// Extra `redis-server` arguments, such as `["--appendonly", "yes"]`.
+        public var extraArguments: [String]
+        /// Also listen on a unix socket in the server's directory.
+        public var unixSocket: Bool
+        /// Creates options.
+        public init(password: String? = nil, extraArguments: [String] = [], unixSocket: Bool = false) {
+            self.password = password
+            self.extraArguments = extraArguments
+            self.unixSocket = unixSocket
+        }
+    }
+
+    /// The TCP port the server listens on.
+    public let port: Int
+    /// The server's own directory (data, log, socket).
+    public let directory: URL
+    /// The options it was started with.
+    public let options: Options
+    /// A configuration that reaches the server over TCP (with the password, if any).
+    public let configuration: RedisConfiguration
+    private let lock = NSLock()
+    private var process: ChildProcess?
+    private let external: Bool
+
+    /// The unix socket path, when ``Options/unixSocket`` was set.
+    public var socketPath: String { directory.appendingPathComponent("redis.sock").path }
+
+    private init(port: Int, directory: URL, options: Options, configuration: RedisConfiguration, external: Bool) {
+        self.port = port
+        self.directory = directory
+        self.options = options
+        self.configuration = configuration
+        self.external = external
+    }
+
+    /// Starts a new server on a free port and waits until it answers.
+    /// - Throws: When `redis-server` cannot be found or does not answer within 10 s.
+    public static func start(options: Options = Options()) throws -> RedisTestServer {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("opscore-redis-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var lastError: (any Error)?
+        for _ in 0..<5 {
+            let port = Int.random(in: 20_000...60_000)
+            let server = RedisTestServer(
+                port: port,
+                directory: directory,
+                options: options,
+                configuration: RedisConfiguration(
+                    endpoint: .tcp(host: "127.0.0.1", port: port),
+                    password: options.password,
+                    connectTimeout: .seconds(2),
+                    commandTimeout: .seconds(5)
+                ),
+                external: false
+            )
+            do {
+                try server.launch()
+                return server
+            } catch {
+                lastError = error
+                server.stop()
+            }
+        }
+        throw lastError ?? TestServerError("could not start redis-server")
+    }
+
+    /// A server shared by many tests: the one named by `OPSCORE_TEST_REDIS_URL`,
+    /// or one started once for the whole test process. Tests sharing it must use
+    /// their own key prefix (see ``uniquePrefix(_:)``).
+    public static func shared() throws -> RedisTestServer {
+        try sharedLock.withLock {
+            if let existing = sharedServer { return existing }
+            let server: RedisTestServer
+            if let url = ProcessInfo.processInfo.environment["OPSCORE_TEST_REDIS_URL"], !url.isEmpty {
+                let configuration = try RedisConfiguration(url: url)
+                var port = 6379
+                if case .tcp(_, let p) = configuration.endpoint { port = p }
+                server = RedisTestServer(
+                    port: port, directory: FileManager.default.temporaryDirectory, options: Options(),
+                    configuration: configuration, external: true)
+            } else {
+                server = try start()
+            }
+            sharedServer = server
+            return server
+        }
+    }
+
+    nonisolated(unsafe) private static var sharedServer: RedisTestServer?
+    private static let sharedLock = NSLock()
+
+    /// A key prefix no other test uses.
+    public static func uniquePrefix(_ name: String = "test") -> String {
+        "\(name)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Opens a new connection to this server.
+    public func connect() throws -> RedisConnection {
+        try RedisConnection(configuration: configuration)
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    public func stop() {
+        signal(SIGTERM)
+        waitForExit()
+    }
+
+    /// Kills the server with SIGKILL and waits for it to exit.
+    public func kill() {
+        signal(SIGKILL)
+        waitForExit()
+    }
+
+    /// Freezes the server (SIGSTOP); it keeps its sockets but answers nothing.
+    public func pause() { signal(SIGSTOP) }
+
+    /// Thaws a paused server (SIGCONT).
+    public func resume() { signal(SIGCONT) }
+
+    /// Starts the server again on the same port and directory (after ``stop()`` or ``kill()``).
+    public func restart() throws {
+        try launch()
+    }
+
+    deinit {
+        if !external {
+            signal(SIGKILL)
+            waitForExit()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    private func signal(_ number: Int32) {
+        lock.withLock { process }?.signal(number)
+    }
+
+    private func waitForExit() {
+        let running = lock.withLock { process }
+        running?.waitForExit()
+        lock.withLock { process = nil }
+    }
+
+    private func launch() throws {
+        guard !external else { return }
+        var arguments = [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path,
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--logfile", directory.appendingPathComponent("redis.log").path,
+            "--enable-debug-command", "local",
+        ]
+        if options.unixSocket {
+            arguments += ["--unixsocket", socketPath, "--unixsocketperm", "700"]
+        }
+        if let password = options.password {
+            arguments += ["--requirepass", password]
+        }
+        arguments += options.extraArguments
+        let process = try ChildProcess(path: try Self.redisServerPath().path, arguments: arguments)
+        lock.withLock { self.process = process }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if !process.isRunning {
+                throw TestServerError("redis-server exited at start (port \(port) taken?)")
+            }
+            if let connection = try? RedisConnection(configuration: configuration),
+               (try? connection.send("PING")) != nil {
+                return
+            }
+            usleep(20_000)
+        }
+        throw TestServerError("redis-server did not answer within 10 s")
+    }
+
+    private static func redisServerPath() throws -> URL {
+        for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return URL(fileURLWithPath: candidate)
+        }
+        throw TestServerError("redis-server not found; install it (apt-get install redis-server)")
+    }
+}
+
+/// A failure of the test harness itself.
+public struct TestServerError: Error, CustomStringConvertible {
+    /// What went wrong.
+    public let description: String
+    /// Creates an error.
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Redis
+import RedisTestSupport
+import Testing
+
+@Suite struct RedisConnectionPoolTests {
+    @Test func eightThreadsShareAPoolOfFourWithoutMixingReplies() async throws {
+        let server = try RedisTestServer.shared()
+        let key = RedisTestServer.uniquePrefix()
+        let pool = RedisConnectionPool(configuration: server.configuration, size: 4)
+        let counts = try await onThreads(8) { thread in
+            var matched = 0
+            for round in 0..<250 {
+                let value = "\(thread)-\(round)"
+                let echoed = try pool.withConnection { connection in
+                    try connection.pipeline([RedisCommand("SET", "\(key):\(thread)", value), RedisCommand("GET", "\(key):\(thread)")])
+                }
+                if echoed[1].text == value { matched += 1 }
+                try pool.withConnection { try $0.send("INCR", key + ":total") }
+            }
+            return matched
+        }
+        #expect(counts == Array(repeating: 250, count: 8))
+        let total = try await onOwnThread { try pool.withConnection { try $0.send("GET", key + ":total").integer } }
+        #expect(total == 2000)
+    }
+
+    @Test func timedOutConnectionIsReplacedAndThePoolStaysHealthy() async throws {
+        let server = try RedisTestServer.start()
+        defer { server.stop() }
+        var configuration = server.configuration
+        configuration.commandTimeout = .milliseconds(300)
+        let pool = RedisConnectionPool(configuration: configuration, size: 2)
+        try await onOwnThread {
+            do {
+                try pool.withConnection { try $0.send("DEBUG", "SLEEP", "1") }
+                Issue.record("expected a timeout")
+            } catch let error as RedisError {
+                #expect(error.kind == .timeout)
+            }
+            // The server is still asleep for a moment; then every borrow works.
+            usleep(900_000)
+            for _ in 0..<10 {
+                #expect(try pool.withConnection { try $0.send("PING") } == .status("PONG"))
+            }
+        }
+    }
+
+    @Test func serverKilledAndRestartedGivesErrorsWhileDownAndWorksAfter() async throws {
+        let server = try RedisTestServer.start()
+        defer { server.stop() }
+        let pool = RedisConnectionPool(configuration: server.configuration, size: 3)
+        try await onOwnThread {
+            for _ in 0..<3 { try pool.withConnection { try $0.send("SET", "k", "before") } }
+            server.kill()
+            for _ in 0..<3 {
+                do {
+                    try pool.withConnection { try $0.send("PING") }
+                    Issue.record("PING must fail while the server is down")
+                } catch let error as RedisError {
+                    #expect(error.isConnectionError)
+                }
+            }
+            try server.restart()
+            // Idle connections died with the old server; the pool replaces them.
+            for _ in 0..<6 {
+                #expect(try pool.withConnection { try $0.send("PING") } == .status("PONG"))
+            }
+        }
+    }
+
+    @Test func idleConnectionsBrokenByARestartAreRetriedTransparentlyForReads() async throws {
+        let server = try RedisTestServer.start()
+        defer { server.stop() }
+        let pool = RedisConnectionPool(configuration: server.configuration, size: 1)
+        try await onOwnThread {
+            try pool.withConnection { try $0.send("PING") }
+            server.stop()
+            try server.restart()
+            let replies = try pool.withConnection { try $0.pipeline([RedisCommand("PING")], readOnly: true) }
+            #expect(replies == [.status("PONG")])
+        }
+    }
+
+    @Test func closedPoolRefusesBorrows() async throws {
+        let server = try RedisTestServer.shared()
+        let pool = RedisConnectionPool(configuration: server.configuration, size: 1)
+        try await onOwnThread {
+            try pool.withConnection { try $0.send("PING") }
+            pool.close()
+            do {
+                try pool.withConnection { try $0.send("PING") }
+                Issue.record("a closed pool must refuse")
+            } catch let error as RedisError {
+                #expect(error.kind == .shutDown)
+            }
+        }
+    }
+}
