@@ -41,6 +41,9 @@ public final class RedisConnection {
         }
     }
 
+    /// Round trips made on this connection: one per ``send(_:)`` and one per ``pipeline(_:readOnly:)``.
+    public private(set) var roundTrips = 0
+
     /// `true` once the connection has failed at the socket level; it cannot be used again.
     public var isBroken: Bool { context.failure != nil }
 
@@ -51,6 +54,7 @@ public final class RedisConnection {
     @discardableResult
     public func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
         if let failure = context.failure { throw failure }
+        roundTrips += 1
         try context.append(command)
         return try context.readReply().throwingServerError()
     }
@@ -76,6 +80,7 @@ public final class RedisConnection {
             failure.isSafeToRetry = readOnly
             throw failure
         }
+        roundTrips += 1
         do {
             for command in commands { try context.append(command) }
             var replies: [RedisReply] = []

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A fixed-size pool of connections shared by many threads.
 ///
@@ -20,6 +21,11 @@ public final class RedisConnectionPool: @unchecked Sendable {
     private var idle: [RedisConnection] = []
     private var existing = 0
     private var isClosed = false
+
+    private let roundTripCounter = Atomic<Int>(0)
+
+    /// Round trips made by all borrowers so far: a benchmark and test aid.
+    public var roundTrips: Int { roundTripCounter.load(ordering: .relaxed) }
 
     /// The configuration every connection is made with.
     public let configuration: RedisConfiguration
@@ -48,23 +54,25 @@ public final class RedisConnectionPool: @unchecked Sendable {
     @discardableResult
     public func withConnection<Result>(_ body: (RedisConnection) throws -> Result) throws -> Result {
         var (connection, wasIdle) = try borrow(preferIdle: true)
+        var before = connection.roundTrips
         do {
             let result = try body(connection)
-            giveBack(connection)
+            giveBack(connection, roundTripsBefore: before)
             return result
         } catch let error as RedisError where error.isSafeToRetry && wasIdle && connection.isBroken {
-            giveBack(connection)
+            giveBack(connection, roundTripsBefore: before)
             (connection, wasIdle) = try borrow(preferIdle: false)
+            before = connection.roundTrips
             do {
                 let result = try body(connection)
-                giveBack(connection)
+                giveBack(connection, roundTripsBefore: before)
                 return result
             } catch {
-                giveBack(connection)
+                giveBack(connection, roundTripsBefore: before)
                 throw error
             }
         } catch {
-            giveBack(connection)
+            giveBack(connection, roundTripsBefore: before)
             throw error
         }
     }
@@ -113,7 +121,8 @@ public final class RedisConnectionPool: @unchecked Sendable {
         }
     }
 
-    private func giveBack(_ connection: RedisConnection) {
+    private func giveBack(_ connection: RedisConnection, roundTripsBefore: Int) {
+        roundTripCounter.add(connection.roundTrips - roundTripsBefore, ordering: .relaxed)
         condition.lock()
         if connection.isBroken || isClosed {
             existing -= 1

@@ -1,0 +1,86 @@
+public import Redis
+
+/// An error from OpsCore that callers branch on; ``code`` is the stable
+/// machine-readable name the worker and CLI report.
+public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Input refused before touching Redis: which field, and why.
+    case invalidInput(field: String, reason: String)
+    /// The agent is not in the agents set.
+    case agentNotRegistered(agentID: String)
+    /// No session has this id.
+    case sessionNotFound(SessionID)
+    /// A session with this id exists already.
+    case sessionExists(SessionID)
+    /// The status change is not allowed.
+    case invalidTransition(from: SessionStatus, to: SessionStatus)
+    /// The session was not at the expected version.
+    case versionMismatch(expected: Int64, actual: Int64)
+    /// Concurrent writers aborted every attempt.
+    case conflict(attempts: Int)
+    /// A session hash misses a field or holds a malformed value.
+    case corruptSession(key: String, field: String, reason: String)
+    /// Redis could not be used: unreachable, timed out, refused credentials or permission.
+    case redis(RedisError)
+
+    /// The stable error code: `invalid_input`, `agent_not_registered`, `session_not_found`,
+    /// `session_exists`, `invalid_transition`, `version_mismatch`, `conflict`,
+    /// `corrupt_session`, `redis_unavailable`, `redis_timeout`, `redis_denied`.
+    public var code: String {
+        switch self {
+        case .invalidInput: return "invalid_input"
+        case .agentNotRegistered: return "agent_not_registered"
+        case .sessionNotFound: return "session_not_found"
+        case .sessionExists: return "session_exists"
+        case .invalidTransition: return "invalid_transition"
+        case .versionMismatch: return "version_mismatch"
+        case .conflict: return "conflict"
+        case .corruptSession: return "corrupt_session"
+        case .redis(let error):
+            switch error.kind {
+            case .timeout: return "redis_timeout"
+            case .authenticationFailed, .permissionDenied: return "redis_denied"
+            default: return "redis_unavailable"
+            }
+        }
+    }
+
+    /// A one-line message for people; never contains metadata contents or passwords.
+    public var description: String {
+        switch self {
+        case .invalidInput(let field, let reason): return "invalid \(field): \(reason)"
+        case .agentNotRegistered(let agentID): return "agent \(Self.quoted(agentID)) is not registered"
+        case .sessionNotFound(let id): return "session \(id) not found"
+        case .sessionExists(let id): return "session \(id) already exists"
+        case .invalidTransition(let from, let to): return "cannot change status from \(from.rawValue) to \(to.rawValue)"
+        case .versionMismatch(let expected, let actual): return "version mismatch: expected \(expected), session is at \(actual)"
+        case .conflict(let attempts): return "gave up after \(attempts) attempts aborted by concurrent writes"
+        case .corruptSession(let key, let field, let reason): return "corrupt session \(Self.quoted(key)): field \(field) \(reason)"
+        case .redis(let error):
+            switch error.kind {
+            case .timeout: return "Redis timed out: \(error.message)"
+            case .authenticationFailed: return "Redis refused authentication: \(error.message)"
+            case .permissionDenied: return "Redis denied permission: \(error.message)"
+            case .outcomeUnknown: return "Redis connection lost during commit; the change may or may not have been applied"
+            default: return "Redis unavailable: \(error.message)"
+            }
+        }
+    }
+
+    /// Quotes text for one-line messages, escaping control characters.
+    static func quoted(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        JSONValue.writeString(text, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Wraps any error from the Redis layer.
+    static func wrap(_ error: any Error) -> any Error {
+        if let redisError = error as? RedisError {
+            if redisError.kind == .transactionConflict {
+                return OpsCoreError.conflict(attempts: 0)
+            }
+            return OpsCoreError.redis(redisError)
+        }
+        return error
+    }
+}

@@ -1,0 +1,197 @@
+public import Logging
+public import Redis
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The session lifecycle: start, update, get, end, delete, list and expire.
+///
+/// Every method **blocks the calling thread** on Redis; call it from a thread
+/// of your own (the `opscore` worker runs one thread per request slot), not from
+/// Swift concurrency's cooperative pool. Inputs are checked before anything is
+/// sent; refused changes write nothing and publish nothing.
+public final class SessionLifecycle: Sendable {
+    /// The storage underneath.
+    public let store: SessionStore
+    /// The agent registry.
+    public let agents: AgentRegistry
+    /// The host name written as `origin` in events.
+    public let origin: String
+    private let logger: Logger
+
+    /// Creates a lifecycle over a pool.
+    /// - Parameters:
+    ///   - pool: The connections to use.
+    ///   - namespace: The key namespace, `opscore` by default.
+    ///   - retry: How aborted transactions are retried.
+    ///   - origin: The host name for events; this machine's host name by default.
+    ///   - logger: Where debug logs go; never receives metadata contents.
+    public init(
+        pool: RedisConnectionPool, namespace: String = "opscore", retry: RedisRetryPolicy = .default,
+        origin: String? = nil, logger: Logger = Logger(label: "opscore")
+    ) {
+        let keys = KeySpace(namespace: namespace)
+        store = SessionStore(pool: pool, keys: keys, retry: retry)
+        agents = AgentRegistry(pool: pool, keys: keys)
+        self.origin = origin ?? Self.hostName()
+        self.logger = logger
+    }
+
+    /// Starts a session for a registered agent. Two round trips.
+    /// - Parameters:
+    ///   - agentID: The agent; must be registered when the session commits.
+    ///   - workflowID: The workflow.
+    ///   - metadata: Initial metadata, a JSON object of at most 64 KiB.
+    ///   - sessionID: The id to use; a new random one by default.
+    /// - Returns: The new session, `active` at version 1.
+    /// - Throws: ``OpsCoreError`` `invalidInput`, `agentNotRegistered`, `sessionExists`, `conflict`, `redis`.
+    public func startSession(agentID: String, workflowID: String, metadata: [String: JSONValue] = [:], sessionID: SessionID? = nil) throws(OpsCoreError) -> Session {
+        try SessionValidation.checkIdentifier(agentID, field: "agent_id")
+        try SessionValidation.checkIdentifier(workflowID, field: "workflow_id")
+        let id = sessionID ?? .random()
+        let session = try store.create(id: id, agentID: agentID, workflowID: workflowID, metadata: metadata, origin: origin)
+        logger.debug("session started", metadata: ["session_id": "\(id)", "agent_id": "\(agentID)"])
+        return session
+    }
+
+    /// Applies a status change and/or metadata merge patch. Two round trips when uncontended.
+    ///
+    /// A change to `completed`, `failed` or `cancelled` announces `session.ended`;
+    /// any other change `session.updated`.
+    /// - Throws: ``OpsCoreError`` `invalidInput` (empty update, status `expired`, metadata
+    ///   too large), `sessionNotFound`, `versionMismatch`, `invalidTransition`, `conflict`,
+    ///   `corruptSession`, `redis`.
+    public func updateSession(_ id: SessionID, _ update: SessionUpdate) throws(OpsCoreError) -> Session {
+        guard update.status != nil || update.metadataPatch != nil else {
+            throw .invalidInput(field: "update", reason: "names neither a status nor metadata")
+        }
+        if update.status == .expired {
+            throw .invalidInput(field: "status", reason: "expired is set only by the idle-session sweep")
+        }
+        if let patch = update.metadataPatch { _ = try SessionValidation.serializedMetadata(patch) }
+        let session = try store.modify(id) { current, now throws(OpsCoreError) in
+            if let expected = update.expectedVersion, expected != current.version {
+                throw .versionMismatch(expected: expected, actual: current.version)
+            }
+            var next = current
+            var changed: [String] = []
+            if let status = update.status {
+                guard current.status.canTransition(to: status) else {
+                    throw .invalidTransition(from: current.status, to: status)
+                }
+                next.status = status
+                changed.append(SessionHash.status)
+            } else if current.status.isFinal {
+                throw .invalidTransition(from: current.status, to: current.status)
+            }
+            if let patch = update.metadataPatch {
+                guard case .object(let merged) = JSONValue.object(current.metadata).merging(patch: .object(patch)) else {
+                    throw .invalidInput(field: "metadata", reason: "merge did not produce an object")
+                }
+                next.metadata = merged
+                changed.append(SessionHash.metadata)
+            }
+            return self.change(from: current, to: next, changed: changed, at: now,
+                               kind: next.status.isEnding ? .ended : .updated)
+        }
+        logger.debug("session updated", metadata: ["session_id": "\(id)", "agent_id": "\(session.agentID)", "version": "\(session.version)"])
+        return session
+    }
+
+    /// Reads a session. One round trip.
+    /// - Throws: ``OpsCoreError`` `sessionNotFound`, `corruptSession`, `redis`.
+    public func getSession(_ id: SessionID) throws(OpsCoreError) -> Session {
+        guard let session = try store.read(id) else { throw .sessionNotFound(id) }
+        return session
+    }
+
+    /// Ends a session as `completed`, `failed` or `cancelled`. Two round trips.
+    /// - Throws: ``OpsCoreError`` `invalidInput` (another status), `sessionNotFound`,
+    ///   `invalidTransition` (already ended or expired), `conflict`, `corruptSession`, `redis`.
+    public func endSession(_ id: SessionID, status: SessionStatus = .completed) throws(OpsCoreError) -> Session {
+        guard status.isEnding else {
+            throw .invalidInput(field: "status", reason: "an ending status is completed, failed or cancelled, not \(status.rawValue)")
+        }
+        let session = try store.modify(id) { current, now throws(OpsCoreError) in
+            guard current.status.canTransition(to: status) else {
+                throw .invalidTransition(from: current.status, to: status)
+            }
+            var next = current
+            next.status = status
+            return self.change(from: current, to: next, changed: [SessionHash.status], at: now, kind: .ended)
+        }
+        logger.debug("session ended", metadata: ["session_id": "\(id)", "agent_id": "\(session.agentID)"])
+        return session
+    }
+
+    /// Deletes a session and its index entries and announces `session.deleted`. Two round trips.
+    /// - Throws: ``OpsCoreError`` `sessionNotFound`, `conflict`, `redis`.
+    public func deleteSession(_ id: SessionID) throws(OpsCoreError) {
+        let deleted = try store.delete(id, origin: origin)
+        logger.debug("session deleted", metadata: ["session_id": "\(id)", "agent_id": "\(deleted?.agentID ?? "-")"])
+    }
+
+    /// An agent's sessions, newest first, from the agent's index (never SCAN or KEYS).
+    /// - Parameters:
+    ///   - agentID: The agent.
+    ///   - limit: The most sessions to return (1 to 10,000).
+    /// - Throws: ``OpsCoreError`` `invalidInput`, `corruptSession`, `redis`.
+    public func listSessions(agent agentID: String, limit: Int = 100) throws(OpsCoreError) -> [Session] {
+        try SessionValidation.checkIdentifier(agentID, field: "agent_id")
+        guard (1...10_000).contains(limit) else { throw .invalidInput(field: "limit", reason: "must be from 1 to 10000") }
+        return try store.list(agentID: agentID, limit: limit)
+    }
+
+    /// Moves live sessions idle for at least `idle` to `expired`, each with a
+    /// `session.expired` event. Candidates come from the by-update index (no
+    /// keyspace scan); each is re-checked under WATCH, so several sweepers on
+    /// several hosts expire each session exactly once.
+    /// - Parameters:
+    ///   - idle: How long without an update makes a session idle.
+    ///   - limit: The most sessions examined in this sweep.
+    /// - Returns: The sessions this call expired.
+    /// - Throws: ``OpsCoreError`` `redis`.
+    public func expireIdleSessions(idleFor idle: Duration, limit: Int = 100) throws(OpsCoreError) -> [Session] {
+        let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
+        var expired: [Session] = []
+        for id in try store.idleCandidates(idleFor: idle, limit: limit) {
+            var didExpire = false
+            do {
+                let session = try store.modify(id) { current, now throws(OpsCoreError) in
+                    guard !current.status.isFinal,
+                          now.millisecondsSince1970 - current.lastUpdatedTime.millisecondsSince1970 >= idleMilliseconds
+                    else { return nil }
+                    var next = current
+                    next.status = .expired
+                    return self.change(from: current, to: next, changed: [SessionHash.status], at: now, kind: .expired)
+                }
+                didExpire = session.status == .expired
+                if didExpire { expired.append(session) }
+            } catch .sessionNotFound {
+                try store.forgetIdle(id)
+            } catch .corruptSession(let key, let field, _) {
+                logger.debug("idle sweep skipped a corrupt session", metadata: ["key": "\(key)", "field": "\(field)"])
+            }
+            if didExpire { logger.debug("session expired", metadata: ["session_id": "\(id)"]) }
+        }
+        return expired
+    }
+
+    /// Builds the committed form of a change: version +1, last update now, the event.
+    private func change(from current: Session, to next: Session, changed: [String], at now: Timestamp, kind: SessionEvent.Kind) -> SessionChange {
+        var next = next
+        next.version = current.version + 1
+        next.lastUpdatedTime = max(now, current.lastUpdatedTime)
+        let fields = changed + [SessionHash.lastUpdatedTime, SessionHash.version]
+        let event = SessionEvent(
+            kind: kind, sessionID: next.id, agentID: next.agentID, workflowID: next.workflowID, status: next.status,
+            previousStatus: current.status, version: next.version, changed: fields, at: next.lastUpdatedTime, origin: origin)
+        return SessionChange(session: next, event: event, changedFields: fields)
+    }
+
+    private static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,39 @@
+/// The Redis keys of one namespace. Every key OpsCore touches is built here.
+///
+/// Keys are `<namespace>:agents`, `<namespace>:session:<id>`,
+/// `<namespace>:agent:<agent_id>:sessions`, `<namespace>:sessions:by_update`
+/// and the channel `<namespace>:events`. Agent ids are used verbatim; since the
+/// prefix and suffix are fixed, two different agents never share a key.
+public struct KeySpace: Sendable, Hashable {
+    /// The namespace, `opscore` by default.
+    public let namespace: String
+    /// The agents set.
+    public let agents: [UInt8]
+    /// The events channel.
+    public let events: [UInt8]
+    /// The sorted set of live (active or paused) sessions scored by last update (ms).
+    public let byUpdate: [UInt8]
+    private let sessionPrefix: [UInt8]
+    private let agentPrefix: [UInt8]
+
+    /// Creates the key space of a namespace.
+    public init(namespace: String = "opscore") {
+        self.namespace = namespace
+        agents = Array("\(namespace):agents".utf8)
+        events = Array("\(namespace):events".utf8)
+        byUpdate = Array("\(namespace):sessions:by_update".utf8)
+        sessionPrefix = Array("\(namespace):session:".utf8)
+        agentPrefix = Array("\(namespace):agent:".utf8)
+    }
+
+    /// The hash of one session.
+    public func session(_ id: SessionID) -> [UInt8] { sessionPrefix + Array(id.text.utf8) }
+
+    /// The sorted set indexing an agent's sessions by start time.
+    public func agentSessions(_ agentID: String) -> [UInt8] {
+        agentPrefix + Array(agentID.utf8) + Array(":sessions".utf8)
+    }
+
+    /// The events channel's name as text.
+    public var eventsChannel: String { "\(namespace):events" }
+}

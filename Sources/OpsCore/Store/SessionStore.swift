@@ -1,0 +1,258 @@
+public import Redis
+import Synchronization
+
+/// Sessions as Redis hashes, changed only under WATCH/MULTI/EXEC.
+///
+/// Every method **blocks the calling thread** on Redis (through the pool);
+/// call it from a thread of your own, not from Swift concurrency's cooperative pool.
+/// Every write keeps the agent index and the by-update index in the same MULTI
+/// as the hash, and publishes its event inside that MULTI, so an event goes out
+/// if and only if the change committed.
+public final class SessionStore: Sendable {
+    /// The pool every operation borrows from.
+    public let pool: RedisConnectionPool
+    /// The keys of this store's namespace.
+    public let keys: KeySpace
+    /// How aborted transactions are retried.
+    public let retry: RedisRetryPolicy
+    private let attemptCounter = Atomic<Int>(0)
+    private let commitCounter = Atomic<Int>(0)
+
+    /// Creates a store.
+    public init(pool: RedisConnectionPool, keys: KeySpace, retry: RedisRetryPolicy = .default) {
+        self.pool = pool
+        self.keys = keys
+        self.retry = retry
+    }
+
+    /// Transaction attempts and commits so far; `attempts - commits` were aborted or refused.
+    public var transactionCounts: (attempts: Int, commits: Int) {
+        (attemptCounter.load(ordering: .relaxed), commitCounter.load(ordering: .relaxed))
+    }
+
+    /// Reads one session. One round trip.
+    /// - Returns: `nil` when there is no such session.
+    /// - Throws: ``OpsCoreError`` `corruptSession` or `redis`.
+    public func read(_ id: SessionID) throws(OpsCoreError) -> Session? {
+        let key = keys.session(id)
+        let reply = try run { try $0.pipeline([RedisCommand("HGETALL", key)], readOnly: true)[0] }
+        return try SessionHash.decode(reply, key: key)
+    }
+
+    /// Creates a session if its agent is registered and its id is free. Two round trips.
+    ///
+    /// WATCHes the agents set and the session key, checks `SISMEMBER`, and writes
+    /// the hash, the indexes and the event in one MULTI.
+    /// - Parameters:
+    ///   - id: The new session's id.
+    ///   - agentID: The agent; must be in the agents set at commit time.
+    ///   - workflowID: The workflow.
+    ///   - metadata: The initial metadata (already validated).
+    ///   - origin: The writer's host name, for the event.
+    /// - Throws: ``OpsCoreError`` `agentNotRegistered`, `sessionExists`, `conflict`, `redis`.
+    public func create(id: SessionID, agentID: String, workflowID: String, metadata: [String: JSONValue], origin: String) throws(OpsCoreError) -> Session {
+        let key = keys.session(id)
+        let metadataBytes = try SessionValidation.serializedMetadata(metadata)
+        return try transact(
+            watching: [keys.agents, key],
+            reading: [RedisCommand("SISMEMBER", keys.agents, agentID), RedisCommand("EXISTS", key), RedisCommand("TIME")]
+        ) { replies throws(OpsCoreError) in
+            guard replies[0].integer == 1 else { throw .agentNotRegistered(agentID: agentID) }
+            guard replies[1].integer == 0 else { throw .sessionExists(id) }
+            let now = try Self.time(replies[2])
+            let session = Session(
+                id: id, agentID: agentID, workflowID: workflowID, status: .active,
+                startTime: now, lastUpdatedTime: now, metadata: metadata, version: 1)
+            let event = SessionEvent(
+                kind: .started, sessionID: id, agentID: agentID, workflowID: workflowID, status: .active,
+                previousStatus: nil, version: 1,
+                changed: [SessionHash.sessionID, SessionHash.agentID, SessionHash.workflowID, SessionHash.status,
+                          SessionHash.startTime, SessionHash.lastUpdatedTime, SessionHash.metadata, SessionHash.version],
+                at: now, origin: origin)
+            let commands = [
+                RedisCommand("HSET", [key] + SessionHash.fields(of: session, metadataBytes: metadataBytes)),
+                RedisCommand("ZADD", keys.agentSessions(agentID), now.millisecondsSince1970, id.text),
+                RedisCommand("ZADD", keys.byUpdate, now.millisecondsSince1970, id.text),
+                RedisCommand("PUBLISH", keys.events, event.jsonBytes),
+            ]
+            return .commit(commands) { _ in session }
+        }
+    }
+
+    /// Changes one session under WATCH. Two round trips when uncontended.
+    ///
+    /// `change` sees the current session and the Redis time and returns the
+    /// change to commit, or `nil` to write nothing. It is called again on every
+    /// retry, with the session as it is then. A missing session is never recreated.
+    /// - Throws: ``OpsCoreError`` `sessionNotFound`, `corruptSession`, `conflict`,
+    ///   `redis`, and whatever `change` throws.
+    public func modify(_ id: SessionID, _ change: (Session, Timestamp) throws(OpsCoreError) -> SessionChange?) throws(OpsCoreError) -> Session {
+        let key = keys.session(id)
+        return try transact(watching: [key], reading: [RedisCommand("HGETALL", key), RedisCommand("TIME")]) { replies throws(OpsCoreError) in
+            guard let current = try SessionHash.decode(replies[0], key: key) else { throw .sessionNotFound(id) }
+            let now = try Self.time(replies[1])
+            guard let planned = try change(current, now) else { return .done(current) }
+            return .commit(try commands(for: planned, key: key)) { _ in planned.session }
+        }
+    }
+
+    /// Deletes a session, its index entries, and publishes `session.deleted`. Two round trips.
+    ///
+    /// A corrupt hash is deleted too (with its index entries where its `agent_id`
+    /// is readable), without an event since its fields cannot be trusted.
+    /// - Returns: The deleted session, or `nil` when it was corrupt.
+    /// - Throws: ``OpsCoreError`` `sessionNotFound`, `conflict`, `redis`.
+    @discardableResult
+    public func delete(_ id: SessionID, origin: String) throws(OpsCoreError) -> Session? {
+        let key = keys.session(id)
+        return try transact(
+            watching: [key],
+            reading: [RedisCommand("HGETALL", key), RedisCommand("HGET", key, SessionHash.agentID), RedisCommand("TIME")]
+        ) { replies throws(OpsCoreError) in
+            if case .array(let fields) = replies[0], fields.isEmpty { throw .sessionNotFound(id) }
+            let now = try Self.time(replies[2])
+            var commands = [RedisCommand("DEL", key), RedisCommand("ZREM", keys.byUpdate, id.text)]
+            let session: Session?
+            do {
+                session = try SessionHash.decode(replies[0], key: key)
+            } catch {
+                session = nil
+            }
+            if let session {
+                commands.append(RedisCommand("ZREM", keys.agentSessions(session.agentID), id.text))
+                let event = SessionEvent(
+                    kind: .deleted, sessionID: id, agentID: session.agentID, workflowID: session.workflowID,
+                    status: session.status, previousStatus: session.status, version: session.version,
+                    changed: [], at: now, origin: origin)
+                commands.append(RedisCommand("PUBLISH", keys.events, event.jsonBytes))
+            } else if let agentID = replies[1].text {
+                commands.append(RedisCommand("ZREM", keys.agentSessions(agentID), id.text))
+            }
+            return .commit(commands) { _ in session }
+        }
+    }
+
+    /// An agent's sessions, newest first, from its index. Two round trips.
+    ///
+    /// Index entries whose hash is gone are skipped.
+    /// - Throws: ``OpsCoreError`` `corruptSession`, `redis`.
+    public func list(agentID: String, limit: Int) throws(OpsCoreError) -> [Session] {
+        let replies = try run { connection in
+            let ids = try connection.send(RedisCommand("ZREVRANGE", keys.agentSessions(agentID), 0, limit - 1)).array ?? []
+            let sessionIDs = ids.compactMap { $0.text.flatMap(SessionID.init) }
+            if sessionIDs.isEmpty { return [(SessionID, RedisReply)]() }
+            let hashes = try connection.pipeline(sessionIDs.map { RedisCommand("HGETALL", keys.session($0)) }, readOnly: true)
+            return Array(zip(sessionIDs, hashes))
+        }
+        var sessions: [Session] = []
+        for (id, hash) in replies {
+            if let session = try SessionHash.decode(hash, key: keys.session(id)) { sessions.append(session) }
+        }
+        return sessions
+    }
+
+    /// Ids of live sessions whose last update is at or before `cutoff` milliseconds
+    /// before Redis's current time, oldest first. Two round trips.
+    public func idleCandidates(idleFor idle: Duration, limit: Int) throws(OpsCoreError) -> [SessionID] {
+        try run { connection in
+            let now = try Self.time(try connection.send(RedisCommand("TIME")))
+            let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
+            let cutoff = now.millisecondsSince1970 - idleMilliseconds
+            let members = try connection.send(RedisCommand("ZRANGEBYSCORE", keys.byUpdate, "-inf", cutoff, "LIMIT", 0, limit))
+            return (members.array ?? []).compactMap { $0.text.flatMap(SessionID.init) }
+        }
+    }
+
+    /// Removes an id from the by-update index (for entries whose hash is gone).
+    func forgetIdle(_ id: SessionID) throws(OpsCoreError) {
+        try run { try $0.send(RedisCommand("ZREM", keys.byUpdate, id.text)) }
+    }
+
+    private func commands(for change: SessionChange, key: [UInt8]) throws(OpsCoreError) -> [RedisCommand] {
+        let session = change.session
+        var fields: [any RedisArgument] = [key]
+        for name in change.changedFields {
+            switch name {
+            case SessionHash.status: fields += [name, session.status.rawValue]
+            case SessionHash.metadata: fields += [name, try SessionValidation.serializedMetadata(session.metadata)]
+            case SessionHash.lastUpdatedTime: fields += [name, session.lastUpdatedTime.iso8601Bytes]
+            case SessionHash.version: fields += [name, session.version]
+            default: break
+            }
+        }
+        var commands = [RedisCommand("HSET", fields)]
+        if session.status.isFinal {
+            commands.append(RedisCommand("ZREM", keys.byUpdate, session.id.text))
+        } else {
+            commands.append(RedisCommand("ZADD", keys.byUpdate, session.lastUpdatedTime.millisecondsSince1970, session.id.text))
+        }
+        commands.append(RedisCommand("PUBLISH", keys.events, change.event.jsonBytes))
+        return commands
+    }
+
+    /// Runs a WATCH/MULTI/EXEC transaction on one pooled connection, mapping errors.
+    private func transact<Result>(
+        watching watched: [[UInt8]],
+        reading reads: [RedisCommand],
+        decide: ([RedisReply]) throws(OpsCoreError) -> RedisTransactionStep<Result>
+    ) throws(OpsCoreError) -> Result {
+        do {
+            let outcome = try pool.withConnection { connection in
+                try connection.transaction(watching: watched, reading: reads, retry: retry) { replies in
+                    attemptCounter.add(1, ordering: .relaxed)
+                    return try decide(replies)
+                }
+            }
+            commitCounter.add(1, ordering: .relaxed)
+            return outcome.value
+        } catch let error as OpsCoreError {
+            throw error
+        } catch let error as RedisError where error.kind == .transactionConflict {
+            throw .conflict(attempts: retry.maxAttempts)
+        } catch let error as RedisError {
+            throw .redis(error)
+        } catch {
+            throw .redis(RedisError(.unexpectedReply, "\(error)"))
+        }
+    }
+
+    /// Runs plain commands on one pooled connection, mapping errors.
+    @discardableResult
+    private func run<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
+        do {
+            return try pool.withConnection(body)
+        } catch let error as OpsCoreError {
+            throw error
+        } catch let error as RedisError {
+            throw .redis(error)
+        } catch {
+            throw .redis(RedisError(.unexpectedReply, "\(error)"))
+        }
+    }
+
+    /// Reads a `TIME` reply as a timestamp.
+    static func time(_ reply: RedisReply) throws(OpsCoreError) -> Timestamp {
+        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].integer, let microseconds = parts[1].integer else {
+            throw .redis(RedisError(.unexpectedReply, "TIME did not return seconds and microseconds"))
+        }
+        return Timestamp(millisecondsSince1970: seconds * 1000 + microseconds / 1000)
+    }
+}
+
+/// A planned change to one session: the session after it, the event that
+/// announces it, and the hash fields it writes.
+public struct SessionChange: Sendable {
+    /// The session after the change.
+    public var session: Session
+    /// The event published with the change.
+    public var event: SessionEvent
+    /// The hash fields written: some of `status`, `metadata`, `last_updated_time`, `version`.
+    public var changedFields: [String]
+
+    /// Creates a change.
+    public init(session: Session, event: SessionEvent, changedFields: [String]) {
+        self.session = session
+        self.event = event
+        self.changedFields = changedFields
+    }
+}
