@@ -1,0 +1,190 @@
+public import Logging
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The long-running worker behind `opscore worker`.
+///
+/// Reads request lines from a file descriptor, applies up to `concurrency` of
+/// them at once (each on a thread of its own, since every request blocks on
+/// Redis), writes one reply line per request, and optionally sweeps idle sessions
+/// to `expired` on a timer. ``run()`` blocks until the input ends or ``stop()``
+/// is called, then finishes the requests already read and returns.
+public final class SessionWorker: Sendable {
+    private let handler: WorkerRequestHandler
+    private let concurrency: Int
+    private let expireAfter: Duration?
+    private let sweepInterval: Duration
+    private let input: Int32
+    private let output: Int32
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let outputLock = Mutex<Void>(())
+    private let redisDown = Mutex<Bool>(false)
+
+    /// Creates a worker.
+    /// - Parameters:
+    ///   - lifecycle: Where requests go.
+    ///   - concurrency: Requests in flight at once (replies may come out of order; `id` ties them).
+    ///   - expireAfter: Idle time after which live sessions are expired; `nil` for no sweeping.
+    ///   - sweepInterval: Pause between sweeps.
+    ///   - input: The descriptor to read request lines from (stdin by default).
+    ///   - output: The descriptor to write reply lines to (stdout by default).
+    ///   - logger: Where outages and sweeps are reported.
+    public init(
+        lifecycle: SessionLifecycle, concurrency: Int, expireAfter: Duration? = nil, sweepInterval: Duration = .seconds(5),
+        input: Int32 = 0, output: Int32 = 1, logger: Logger
+    ) {
+        handler = WorkerRequestHandler(lifecycle: lifecycle)
+        self.concurrency = max(1, concurrency)
+        self.expireAfter = expireAfter
+        self.sweepInterval = sweepInterval
+        self.input = input
+        self.output = output
+        self.logger = logger
+    }
+
+    /// Stops taking input; ``run()`` finishes what was read and returns. Safe from any thread.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    /// Runs until end of input or ``stop()``. Blocks the calling thread.
+    /// - Returns: The number of requests handled.
+    @discardableResult
+    public func run() -> Int {
+        let queue = RequestQueue(capacity: concurrency * 2)
+        let handled = Atomic<Int>(0)
+        let finished = DispatchGroup()
+        for index in 0..<concurrency {
+            finished.enter()
+            let thread = Thread { [self] in
+                while let line = queue.take() {
+                    respond(to: line)
+                    handled.add(1, ordering: .relaxed)
+                }
+                finished.leave()
+            }
+            thread.name = "opscore-worker-\(index)"
+            thread.start()
+        }
+        let sweeperDone = DispatchSemaphore(value: 0)
+        if let expireAfter {
+            let thread = Thread { [self] in
+                sweep(expireAfter: expireAfter)
+                sweeperDone.signal()
+            }
+            thread.name = "opscore-sweeper"
+            thread.start()
+        }
+        logger.info("worker started", metadata: ["concurrency": "\(concurrency)"])
+        readLines { queue.put($0) }
+        queue.close()
+        finished.wait()
+        stopping.store(true, ordering: .relaxed)
+        if expireAfter != nil { sweeperDone.wait() }
+        let total = handled.load(ordering: .relaxed)
+        logger.info("worker finished", metadata: ["requests": "\(total)"])
+        return total
+    }
+
+    private func respond(to line: [UInt8]) {
+        let outcome = handler.reply(to: line)
+        var bytes = outcome.line
+        bytes.append(UInt8(ascii: "\n"))
+        outputLock.withLock { _ in writeAll(bytes) }
+        noteHealth(errorCode: outcome.errorCode)
+    }
+
+    private func noteHealth(errorCode: String?) {
+        let isRedisFailure = errorCode == "redis_unavailable" || errorCode == "redis_timeout"
+        let changed = redisDown.withLock { down -> Bool in
+            defer { down = isRedisFailure }
+            return down != isRedisFailure && (isRedisFailure || errorCode == nil)
+        }
+        guard changed else { return }
+        if isRedisFailure {
+            logger.warning("Redis is unavailable; requests are failing with \(errorCode ?? "an error") until it is back")
+        } else {
+            logger.notice("Redis is reachable again")
+        }
+    }
+
+    private func sweep(expireAfter: Duration) {
+        var wasFailing = false
+        while !stopping.load(ordering: .relaxed) {
+            do {
+                let expired = try handler.lifecycle.expireIdleSessions(idleFor: expireAfter, limit: 500)
+                if !expired.isEmpty { logger.info("expired idle sessions", metadata: ["count": "\(expired.count)"]) }
+                if wasFailing { logger.notice("idle sweep works again") }
+                wasFailing = false
+            } catch {
+                if !wasFailing { logger.warning("idle sweep failed: \(error)") }
+                wasFailing = true
+            }
+            var waited = Duration.zero
+            while waited < sweepInterval && !stopping.load(ordering: .relaxed) {
+                usleep(50_000)
+                waited += .milliseconds(50)
+            }
+        }
+    }
+
+    /// Reads lines until end of input or stop, polling so that stop is noticed promptly.
+    private func readLines(_ deliver: ([UInt8]) -> Void) {
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var tooLong = false
+        while !stopping.load(ordering: .relaxed) {
+            var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 200)
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            var start = 0
+            for index in 0..<count where buffer[index] == UInt8(ascii: "\n") {
+                if !tooLong { pending.append(contentsOf: buffer[start..<index]) }
+                deliverLine(&pending, tooLong: tooLong, deliver)
+                tooLong = false
+                start = index + 1
+            }
+            if !tooLong { pending.append(contentsOf: buffer[start..<count]) }
+            if pending.count > WorkerRequest.maximumLineBytes {
+                tooLong = true
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        if !stopping.load(ordering: .relaxed) || !pending.isEmpty {
+            deliverLine(&pending, tooLong: tooLong, deliver)
+        }
+    }
+
+    private func deliverLine(_ pending: inout [UInt8], tooLong: Bool, _ deliver: ([UInt8]) -> Void) {
+        defer { pending.removeAll(keepingCapacity: true) }
+        if tooLong {
+            // Deliver an oversized marker the parser refuses with invalid_request.
+            deliver([UInt8](repeating: UInt8(ascii: " "), count: WorkerRequest.maximumLineBytes + 1))
+            return
+        }
+        if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
+        if pending.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { return }
+        deliver(pending)
+    }
+
+    private func writeAll(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(output, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}

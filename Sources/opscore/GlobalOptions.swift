@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OpsCore
+import Redis
+
+/// Output formats.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case json, text
+}
+
+/// Options every command takes; each falls back to its environment variable.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Redis URL: redis://[[user]:password@]host[:port][/db] or unix:///path.sock[?db=N]. Env OPSCORE_REDIS_URL.", valueName: "URL"))
+    var redisURL: String?
+
+    @Option(name: .long, help: ArgumentHelp("Key namespace. Env OPSCORE_NAMESPACE. Default opscore.", valueName: "NS"))
+    var namespace: String?
+
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error, critical. Env OPSCORE_LOG_LEVEL. Default info.", valueName: "LEVEL"))
+    var logLevel: String?
+
+    @Option(name: .long, help: ArgumentHelp("json or text. Default: text on a terminal, json otherwise.", valueName: "FORMAT"))
+    var format: OutputFormat?
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// The resolved output format.
+    var outputFormat: OutputFormat {
+        if let format { return format }
+        return isatty(STDOUT_FILENO) == 1 ? .text : .json
+    }
+
+    /// The Redis configuration from the flag, the environment, or the default.
+    func redisConfiguration() throws -> RedisConfiguration {
+        let url = redisURL ?? environment["OPSCORE_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "redis://127.0.0.1:6379/0"
+        do {
+            return try RedisConfiguration(url: url)
+        } catch {
+            throw CommandFailure.usage("invalid --redis-url: \(error.message)")
+        }
+    }
+
+    /// The key namespace.
+    func resolvedNamespace() throws -> String {
+        let value = namespace ?? environment["OPSCORE_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 } ?? "opscore"
+        guard !value.isEmpty, value.utf8.count <= 128, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw CommandFailure.usage("invalid --namespace: 1 to 128 bytes without control characters")
+        }
+        return value
+    }
+
+    /// Bootstraps logging to stderr once and returns the logger.
+    func logger() throws -> Logger {
+        let text = logLevel ?? environment["OPSCORE_LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "info"
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw CommandFailure.usage("invalid --log-level '\(text)': use trace, debug, info, notice, warning, error or critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "opscore")
+        logger.logLevel = level
+        return logger
+    }
+
+    /// Everything a command needs to reach the sessions.
+    func lifecycle(poolSize: Int = 1) throws -> (SessionLifecycle, Logger) {
+        let logger = try logger()
+        let pool = RedisConnectionPool(configuration: try redisConfiguration(), size: poolSize)
+        return (SessionLifecycle(pool: pool, namespace: try resolvedNamespace(), logger: logger), logger)
+    }
+}

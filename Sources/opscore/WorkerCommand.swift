@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OpsCore
+
+/// `opscore worker`: applies JSON-line requests from stdin, one reply line each.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Apply session requests read as JSON lines on stdin; one JSON reply line each on stdout.",
+        discussion: """
+            Requests: {"id":"7","op":"update","session_id":"…","status":"paused","metadata":{"step":3}} \
+            with op start (agent_id, workflow_id, metadata, optional session_id), update (status, metadata, \
+            expected_version), end (status), get, delete or register_agent (agent_id). Replies: \
+            {"id":"7","ok":true,"session":{…}} or {"id":"7","ok":false,"error":{"code":…,"message":…}}. \
+            At end of input, or on SIGINT/SIGTERM, it finishes the requests already read and exits 0.
+
+            Example: printf '%s\\n' '{"id":1,"op":"register_agent","agent_id":"a"}' | opscore worker --concurrency 4
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Requests in flight at once (1 to 256).") var concurrency: Int = 4
+    @Option(name: .customLong("expire-after"), help: "Expire active/paused sessions not updated for this many seconds.") var expireAfter: Double?
+    @Option(name: .customLong("sweep-interval"), help: "Seconds between idle sweeps (default: a quarter of --expire-after, 0.1 to 5).") var sweepInterval: Double?
+
+    func run() throws {
+        guard (1...256).contains(concurrency) else { throw CommandFailure.usage("invalid --concurrency: use 1 to 256") }
+        if let expireAfter, !(expireAfter > 0 && expireAfter < 31_536_000) {
+            throw CommandFailure.usage("invalid --expire-after: a positive number of seconds")
+        }
+        if let sweepInterval, !(sweepInterval > 0 && sweepInterval < 86_400) {
+            throw CommandFailure.usage("invalid --sweep-interval: a positive number of seconds")
+        }
+        let (lifecycle, logger) = try global.lifecycle(poolSize: concurrency + (expireAfter == nil ? 0 : 1))
+        let expire = expireAfter.map { Duration.milliseconds(Int64($0 * 1000)) }
+        let interval = sweepInterval ?? min(5, max(0.1, (expireAfter ?? 20) / 4))
+        let worker = SessionWorker(
+            lifecycle: lifecycle, concurrency: concurrency, expireAfter: expire,
+            sweepInterval: .milliseconds(Int64(interval * 1000)), logger: logger)
+        let trap = SignalTrap { _ in
+            logger.info("signal received; finishing requests in flight")
+            worker.stop()
+        }
+        worker.run()
+        withExtendedLifetime(trap) {}
+    }
+}
