@@ -61,6 +61,11 @@ let package = Package(
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
+            name: "OpsCoreCLITests",
+            dependencies: ["OpsCore", "Redis", "RedisTestSupport"],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
             name: "OpsCoreTests",
             dependencies: ["OpsCore", "Redis", "RedisTestSupport"],
             swiftSettings: upcomingFeatures

@@ -1,0 +1,57 @@
+import Histogram
+import OpsCore
+
+/// The figures of one benchmark run.
+struct BenchResult {
+    /// `ping`, `start`, `get`, `update`, `end` or `hot_session`.
+    var run: String
+    /// Connections (threads) used.
+    var connections: Int
+    /// Operations completed.
+    var operations: Int
+    /// Wall time in seconds.
+    var seconds: Double
+    /// Latency per operation in microseconds.
+    var latency: Histogram<UInt64>
+    /// Aborted WATCH attempts per committed operation.
+    var abortsPerOperation: Double
+    /// Redis round trips per operation.
+    var roundTripsPerOperation: Double
+
+    var operationsPerSecond: Double { seconds > 0 ? Double(operations) / seconds : 0 }
+
+    /// The result as one JSON object.
+    var json: JSONValue {
+        .object([
+            "run": .string(run),
+            "connections": .integer(Int64(connections)),
+            "ops_per_sec": .integer(Int64(operationsPerSecond.rounded())),
+            "p50_us": .integer(Int64(latency.valueAtPercentile(50))),
+            "p99_us": .integer(Int64(latency.valueAtPercentile(99))),
+            "max_us": .integer(Int64(latency.max)),
+            "aborts_per_op": .double((abortsPerOperation * 1000).rounded() / 1000),
+            "round_trips_per_op": .double((roundTripsPerOperation * 100).rounded() / 100),
+            "operations": .integer(Int64(operations)),
+        ])
+    }
+
+    /// The result as one row of the text table.
+    var row: String {
+        func column(_ text: String, _ width: Int) -> String {
+            String(repeating: " ", count: max(0, width - text.count)) + text
+        }
+        return column(run, 12) + column("\(connections)", 6) + column("\(Int(operationsPerSecond.rounded()))", 10)
+            + column("\(latency.valueAtPercentile(50))", 9) + column("\(latency.valueAtPercentile(99))", 9)
+            + column("\(latency.max)", 9) + column(String(format2(abortsPerOperation)), 9)
+            + column(String(format2(roundTripsPerOperation)), 8)
+    }
+
+    static let header = "         run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op"
+
+    private func format2(_ value: Double) -> String {
+        let scaled = Int((value * 100).rounded())
+        return "\(scaled / 100).\(String(format0(scaled % 100)))"
+    }
+
+    private func format0(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+}

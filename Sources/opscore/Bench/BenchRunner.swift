@@ -1,0 +1,170 @@
+import Dispatch
+import Foundation
+import Histogram
+import OpsCore
+import Redis
+import Synchronization
+
+/// Runs the `opscore bench` workloads against one Redis, in a namespace of its own.
+final class BenchRunner: @unchecked Sendable {
+    // @unchecked Sendable: `created` is guarded by `lock`; everything else is immutable
+    // or Sendable, and each thread of a run uses only its own slice of sessions.
+    let lifecycle: SessionLifecycle
+    let pool: RedisConnectionPool
+    let keys: KeySpace
+    let duration: Duration
+    let agentID = "bench-agent"
+    private let lock = NSLock()
+    private var created: [SessionID] = []
+
+    init(configuration: RedisConfiguration, namespace: String, connections: Int, duration: Duration) {
+        pool = RedisConnectionPool(configuration: configuration, size: connections)
+        keys = KeySpace(namespace: namespace)
+        lifecycle = SessionLifecycle(pool: pool, namespace: namespace)
+        self.duration = duration
+    }
+
+    /// Registers the bench agent.
+    func prepare() throws {
+        try lifecycle.agents.register([agentID])
+    }
+
+    /// `PING`, one command at a time per connection.
+    func ping(connections: Int) throws -> BenchResult {
+        try measure("ping", connections: connections) { _, _ in
+            try self.pool.withConnection { _ = try $0.send(RedisCommand("PING")) }
+            return true
+        }
+    }
+
+    /// Starts sessions; returns the ids per thread for the runs that follow.
+    func start(connections: Int) throws -> (BenchResult, [[SessionID]]) {
+        let perThread = Mutex<[[SessionID]]>(Array(repeating: [], count: connections))
+        let result = try measure("start", connections: connections) { thread, _ in
+            let session = try self.lifecycle.startSession(agentID: self.agentID, workflowID: "bench", metadata: ["step": .integer(0)])
+            perThread.withLock { $0[thread].append(session.id) }
+            return true
+        }
+        let ids = perThread.withLock { $0 }
+        lock.withLock { created += ids.flatMap { $0 } }
+        return (result, ids)
+    }
+
+    /// Reads the sessions of each thread round robin.
+    func get(connections: Int, sessions: [[SessionID]]) throws -> BenchResult {
+        try measure("get", connections: connections) { thread, index in
+            let mine = sessions[thread]
+            _ = try self.lifecycle.getSession(mine[index % mine.count])
+            return true
+        }
+    }
+
+    /// Updates each thread's own sessions round robin (uncontended).
+    func update(connections: Int, sessions: [[SessionID]]) throws -> BenchResult {
+        try measure("update", connections: connections) { thread, index in
+            let mine = sessions[thread]
+            _ = try self.lifecycle.updateSession(mine[index % mine.count], SessionUpdate(metadataPatch: ["step": .integer(Int64(index))]))
+            return true
+        }
+    }
+
+    /// Ends each thread's sessions once; stops when they run out.
+    func end(connections: Int, sessions: [[SessionID]]) throws -> BenchResult {
+        try measure("end", connections: connections) { thread, index in
+            let mine = sessions[thread]
+            guard index < mine.count else { return false }
+            _ = try self.lifecycle.endSession(mine[index])
+            return true
+        }
+    }
+
+    /// N writers, each on its own connection, updating one session; verifies the result.
+    func hotSession(writers: Int) throws -> BenchResult {
+        let session = try lifecycle.startSession(agentID: agentID, workflowID: "bench-hot")
+        lock.withLock { created.append(session.id) }
+        let lastWritten = Mutex<[Int]>(Array(repeating: -1, count: writers))
+        let result = try measure("hot_session", connections: writers) { thread, index in
+            _ = try self.lifecycle.updateSession(session.id, SessionUpdate(metadataPatch: ["w\(thread)": .integer(Int64(index))]))
+            lastWritten.withLock { $0[thread] = index }
+            return true
+        }
+        let final = try lifecycle.getSession(session.id)
+        guard final.version == 1 + Int64(result.operations) else {
+            throw CommandFailure(message: "hot session lost updates: version \(final.version), expected \(1 + result.operations)", exitCode: 1)
+        }
+        for (writer, last) in lastWritten.withLock({ $0 }).enumerated() where last >= 0 {
+            guard final.metadata["w\(writer)"] == .integer(Int64(last)) else {
+                throw CommandFailure(message: "hot session lost writer \(writer)'s last update \(last)", exitCode: 1)
+            }
+        }
+        return result
+    }
+
+    /// Deletes every key the bench made.
+    func cleanUp() {
+        let ids = lock.withLock { created }
+        _ = try? pool.withConnection { connection in
+            var index = 0
+            while index < ids.count {
+                let batch = ids[index..<min(index + 500, ids.count)].map { keys.session($0) }
+                _ = try connection.send(RedisCommand("DEL", batch))
+                index += 500
+            }
+            _ = try connection.send(RedisCommand("DEL", keys.agents, keys.byUpdate, keys.agentSessions(agentID)))
+        }
+    }
+
+    /// Runs `operation` on `connections` threads until the duration passes (or an
+    /// operation returns `false`), recording each one's latency.
+    private func measure(
+        _ run: String, connections: Int, _ operation: @escaping @Sendable (_ thread: Int, _ index: Int) throws -> Bool
+    ) throws -> BenchResult {
+        let roundTripsBefore = pool.roundTrips
+        let countsBefore = lifecycle.store.transactionCounts
+        let histograms = Mutex<[Histogram<UInt64>]>([])
+        let failures = Mutex<[any Error]>([])
+        let operations = Atomic<Int>(0)
+        let group = DispatchGroup()
+        let durationNanoseconds = UInt64(duration.components.seconds) * 1_000_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000)
+        let startGate = DispatchSemaphore(value: 0)
+        for thread in 0..<connections {
+            group.enter()
+            Thread {
+                var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+                startGate.wait()
+                let deadline = DispatchTime.now().uptimeNanoseconds + durationNanoseconds
+                var index = 0
+                do {
+                    while true {
+                        let before = DispatchTime.now().uptimeNanoseconds
+                        if before >= deadline { break }
+                        guard try operation(thread, index) else { break }
+                        let after = DispatchTime.now().uptimeNanoseconds
+                        histogram.record(max(1, (after - before) / 1000))
+                        index += 1
+                    }
+                } catch {
+                    failures.withLock { $0.append(error) }
+                }
+                operations.add(index, ordering: .relaxed)
+                histograms.withLock { $0.append(histogram) }
+                group.leave()
+            }.start()
+        }
+        let began = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<connections { startGate.signal() }
+        group.wait()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+        if let failure = failures.withLock({ $0.first }) { throw failure }
+        var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+        for histogram in histograms.withLock({ $0 }) { merged.add(histogram) }
+        let total = operations.load(ordering: .relaxed)
+        let countsAfter = lifecycle.store.transactionCounts
+        let attempts = countsAfter.attempts - countsBefore.attempts
+        let commits = countsAfter.commits - countsBefore.commits
+        return BenchResult(
+            run: run, connections: connections, operations: total, seconds: seconds, latency: merged,
+            abortsPerOperation: commits > 0 ? Double(attempts - commits) / Double(commits) : 0,
+            roundTripsPerOperation: total > 0 ? Double(pool.roundTrips - roundTripsBefore) / Double(total) : 0)
+    }
+}

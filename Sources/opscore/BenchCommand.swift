@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import OpsCore
+
+/// `opscore bench`: measures OpsCore against the Redis server's own PING rate.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure start, get, update, end and a hot session against the server's PING rate.",
+        discussion: """
+            Runs in a namespace of its own (<namespace>-bench-<random>) and deletes its keys afterwards. \
+            Build in release mode for real figures: swift build -c release.
+
+            Example: opscore bench --connections 8 --duration 5
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Connections for the multi-connection runs and writers for the hot session.") var connections: Int = 8
+    @Option(help: "Seconds per run.") var duration: Double = 3
+
+    func run() throws {
+        guard (1...256).contains(connections) else { throw CommandFailure.usage("invalid --connections: use 1 to 256") }
+        guard duration > 0, duration <= 600 else { throw CommandFailure.usage("invalid --duration: 0 to 600 seconds") }
+        _ = try global.logger()
+        let namespace = try global.resolvedNamespace() + "-bench-" + SessionID.random().text.prefix(8)
+        let runner = BenchRunner(
+            configuration: try global.redisConfiguration(), namespace: namespace,
+            connections: connections, duration: .milliseconds(Int64(duration * 1000)))
+        let format = global.outputFormat
+        defer { runner.cleanUp() }
+        try runner.prepare()
+        if format == .text { Output.line(BenchResult.header) }
+        func report(_ result: BenchResult) {
+            switch format {
+            case .json: Output.line(result.json.jsonBytes)
+            case .text: Output.line(result.row)
+            }
+        }
+        for count in Set([1, connections]).sorted() {
+            progress("ping ×\(count)")
+            report(try runner.ping(connections: count))
+            progress("start ×\(count)")
+            let (started, sessions) = try runner.start(connections: count)
+            report(started)
+            progress("get ×\(count)")
+            report(try runner.get(connections: count, sessions: sessions))
+            progress("update ×\(count)")
+            report(try runner.update(connections: count, sessions: sessions))
+            progress("end ×\(count)")
+            report(try runner.end(connections: count, sessions: sessions))
+        }
+        progress("hot session ×\(connections)")
+        report(try runner.hotSession(writers: connections))
+        progress(nil)
+    }
+
+    /// A progress line on stderr, overwritten in place on a terminal.
+    private func progress(_ step: String?) {
+        guard isatty(STDERR_FILENO) == 1 else { return }
+        Output.diagnostic(step.map { "\u{1B}[2K\rbench: \($0)…\u{1B}[1A" } ?? "\u{1B}[2K\r\u{1B}[1A")
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every OpsCore test: unit and integration tests against real redis-server
+# processes the tests start themselves, the CLI end-to-end tests, the Redis client
+# under the address sanitizer (leaks included), the multi-host test in network
+# namespaces (as root), and a short smoke run of `opscore bench`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+status=0
+
+step "build (debug, with tests)"
+swift build --build-tests 2>&1 | tee .build-warnings.log | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+if grep -E 'warning:' .build-warnings.log | grep -v '/.build/checkouts/' | grep -q .; then
+  echo "build has warnings (see above)"; status=1
+fi
+rm -f .build-warnings.log
+[ -x .build/debug/opscore ] || { echo "build failed"; exit 1; }
+
+step "tests (Swift Testing, real redis-server)"
+swift test --skip-build || status=1
+
+step "Redis client and JSON tests under the address sanitizer (leaks included)"
+swift build --build-tests --sanitize=address --scratch-path .build-asan 2>&1 | grep -E 'error|warning:' || true
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-suppressions.txt" \
+  swift test --skip-build --sanitize=address --scratch-path .build-asan --filter 'RedisTests|JSON' || status=1
+
+if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
+  step "multi-host test (network namespaces)"
+  OPSCORE_BIN="$PWD/.build/debug/opscore" bash scripts/multihost-test.sh || status=1
+else
+  echo "skipping the multi-host test: it needs root for ip netns"
+fi
+
+step "bench smoke run (checks it works and verifies the hot session; no speed assertion)"
+scripts/bench-smoke.sh .build/debug/opscore || status=1
+
+exit $status
