@@ -16,11 +16,19 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Connections for the multi-connection runs and writers for the hot session.") var connections: Int = 8
     @Option(help: "Seconds per run.") var duration: Double = 3
+    @Option(name: .customLong("memory-sessions"), help: "Also measure Redis memory per session over this many sessions (e.g. 100000).") var memorySessions: Int = 0
+    @Option(name: .customLong("growth"), help: "Also measure start throughput (1 connection) as stored sessions grow through these sizes, e.g. 10000,100000,1000000.") var growth: String?
 
     func run() throws {
         guard (1...256).contains(connections) else { throw CommandFailure.usage("invalid --connections: use 1 to 256") }
         guard duration > 0, duration <= 600 else { throw CommandFailure.usage("invalid --duration: 0 to 600 seconds") }
         _ = try global.logger()
+        let stages = try (growth ?? "").split(separator: ",").map { text -> Int in
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0, value <= 10_000_000 else {
+                throw CommandFailure.usage("invalid --growth: comma-separated session counts up to 10000000")
+            }
+            return value
+        }
         let namespace = try global.resolvedNamespace() + "-bench-" + SessionID.random().text.prefix(8)
         let runner = BenchRunner(
             configuration: try global.redisConfiguration(), namespace: namespace,
@@ -50,6 +58,33 @@ struct BenchCommand: ParsableCommand {
         }
         progress("hot session ×\(connections)")
         report(try runner.hotSession(writers: connections))
+        if memorySessions > 0 {
+            progress("memory over \(memorySessions) sessions")
+            let (bytes, encoding) = try runner.memoryPerSession(count: memorySessions, connections: connections)
+            switch format {
+            case .json:
+                Output.object(["run": .string("memory"), "sessions": .integer(Int64(memorySessions)),
+                               "bytes_per_session": .integer(Int64(bytes.rounded())), "encoding": .string(encoding)])
+            case .text:
+                Output.line("memory: \(Int(bytes.rounded())) bytes per session over \(memorySessions) sessions (hash encoding: \(encoding))")
+            }
+        }
+        for stage in stages {
+            progress("filling to \(stage) sessions")
+            try runner.fill(to: stage, connections: connections)
+            progress("start at \(stage) sessions")
+            var result = try runner.start(connections: 1).0
+            result.run = "start@\(stage)"
+            switch format {
+            case .json:
+                var fields = result.json.objectValue ?? [:]
+                fields["run"] = .string("start_at_size")
+                fields["stored_sessions"] = .integer(Int64(stage))
+                Output.object(fields)
+            case .text:
+                Output.line(result.row)
+            }
+        }
         progress(nil)
     }
 

@@ -28,7 +28,9 @@ public struct SessionID: Sendable, Hashable, CustomStringConvertible, Codable {
     /// A new random (version 4) id.
     public static func random() -> SessionID {
         var generator = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: high >> ($0 * 8)) } + (0..<8).map { UInt8(truncatingIfNeeded: low >> ($0 * 8)) }
         bytes[6] = (bytes[6] & 0x0F) | 0x40
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         let hex = Array("0123456789abcdef".utf8)

@@ -12,6 +12,8 @@ enum SessionValidation {
         guard count <= maximumIDBytes else {
             throw .invalidInput(field: field, reason: "is \(count) bytes, longer than \(maximumIDBytes)")
         }
+        // Fast path: printable ASCII has no control characters.
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return }
         for scalar in value.unicodeScalars where scalar.properties.generalCategory == .control {
             throw .invalidInput(field: field, reason: "contains a control character (U+\(String(scalar.value, radix: 16, uppercase: true)))")
         }

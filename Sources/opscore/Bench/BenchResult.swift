@@ -17,6 +17,8 @@ struct BenchResult {
     var abortsPerOperation: Double
     /// Redis round trips per operation.
     var roundTripsPerOperation: Double
+    /// Client CPU time (user + system) per operation, in microseconds.
+    var cpuMicrosecondsPerOperation: Double
 
     var operationsPerSecond: Double { seconds > 0 ? Double(operations) / seconds : 0 }
 
@@ -31,6 +33,7 @@ struct BenchResult {
             "max_us": .integer(Int64(latency.max)),
             "aborts_per_op": .double((abortsPerOperation * 1000).rounded() / 1000),
             "round_trips_per_op": .double((roundTripsPerOperation * 100).rounded() / 100),
+            "cpu_us_per_op": .double((cpuMicrosecondsPerOperation * 10).rounded() / 10),
             "operations": .integer(Int64(operations)),
         ])
     }
@@ -44,9 +47,10 @@ struct BenchResult {
             + column("\(latency.valueAtPercentile(50))", 9) + column("\(latency.valueAtPercentile(99))", 9)
             + column("\(latency.max)", 9) + column(String(format2(abortsPerOperation)), 9)
             + column(String(format2(roundTripsPerOperation)), 8)
+            + column(String(format2(cpuMicrosecondsPerOperation)), 11)
     }
 
-    static let header = "         run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op"
+    static let header = "         run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op  cpu µs/op"
 
     private func format2(_ value: Double) -> String {
         let scaled = Int((value * 100).rounded())

@@ -24,6 +24,17 @@ final class BenchRunner: @unchecked Sendable {
         self.duration = duration
     }
 
+    /// Sessions the bench has created so far.
+    var createdCount: Int { lock.withLock { created.count } }
+
+    /// The most recently created session.
+    var lastCreated: SessionID? { lock.withLock { created.last } }
+
+    /// Records sessions for the clean-up.
+    func remember(_ ids: [SessionID]) {
+        lock.withLock { created += ids }
+    }
+
     /// Registers the bench agent.
     func prepare() throws {
         try lifecycle.agents.register([agentID])
@@ -100,6 +111,13 @@ final class BenchRunner: @unchecked Sendable {
         return result
     }
 
+    /// User plus system CPU time of this process so far, in microseconds.
+    private static func processCPUMicroseconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+    }
+
     /// Deletes every key the bench made.
     func cleanUp() {
         let ids = lock.withLock { created }
@@ -120,6 +138,7 @@ final class BenchRunner: @unchecked Sendable {
         _ run: String, connections: Int, _ operation: @escaping @Sendable (_ thread: Int, _ index: Int) throws -> Bool
     ) throws -> BenchResult {
         let roundTripsBefore = pool.roundTrips
+        let cpuBefore = Self.processCPUMicroseconds()
         let countsBefore = lifecycle.store.transactionCounts
         let histograms = Mutex<[Histogram<UInt64>]>([])
         let failures = Mutex<[any Error]>([])
@@ -155,6 +174,7 @@ final class BenchRunner: @unchecked Sendable {
         for _ in 0..<connections { startGate.signal() }
         group.wait()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+        let cpu = Self.processCPUMicroseconds() - cpuBefore
         if let failure = failures.withLock({ $0.first }) { throw failure }
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000)
         for histogram in histograms.withLock({ $0 }) { merged.add(histogram) }
@@ -165,6 +185,7 @@ final class BenchRunner: @unchecked Sendable {
         return BenchResult(
             run: run, connections: connections, operations: total, seconds: seconds, latency: merged,
             abortsPerOperation: commits > 0 ? Double(attempts - commits) / Double(commits) : 0,
-            roundTripsPerOperation: total > 0 ? Double(pool.roundTrips - roundTripsBefore) / Double(total) : 0)
+            roundTripsPerOperation: total > 0 ? Double(pool.roundTrips - roundTripsBefore) / Double(total) : 0,
+            cpuMicrosecondsPerOperation: total > 0 ? cpu / Double(total) : 0)
     }
 }
