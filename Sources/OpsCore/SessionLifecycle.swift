@@ -18,6 +18,7 @@ public final class SessionLifecycle: Sendable {
     /// The host name written as `origin` in events.
     public let origin: String
     private let logger: Logger
+    private let combiner = UpdateCombiner()
 
     /// Creates a lifecycle over a pool.
     /// - Parameters:
@@ -69,33 +70,63 @@ public final class SessionLifecycle: Sendable {
             throw .invalidInput(field: "status", reason: "expired is set only by the idle-session sweep")
         }
         if let patch = update.metadataPatch { _ = try SessionValidation.serializedMetadata(patch) }
-        let session = try store.modify(id) { current, now throws(OpsCoreError) in
-            if let expected = update.expectedVersion, expected != current.version {
-                throw .versionMismatch(expected: expected, actual: current.version)
-            }
-            var next = current
-            var changed: [String] = []
-            if let status = update.status {
-                guard current.status.canTransition(to: status) else {
-                    throw .invalidTransition(from: current.status, to: status)
-                }
-                next.status = status
-                changed.append(SessionHash.status)
-            } else if current.status.isFinal {
-                throw .invalidTransition(from: current.status, to: current.status)
-            }
-            if let patch = update.metadataPatch {
-                guard case .object(let merged) = JSONValue.object(current.metadata).merging(patch: .object(patch)) else {
-                    throw .invalidInput(field: "metadata", reason: "merge did not produce an object")
-                }
-                next.metadata = merged
-                changed.append(SessionHash.metadata)
-            }
-            return self.change(from: current, to: next, changed: changed, at: now,
-                               kind: next.status.isEnding ? .ended : .updated)
-        }
+        let session = try combiner.submit(id, update) { batch in apply(batch, to: id) }
         logger.debug("session updated", metadata: ["session_id": "\(id)", "agent_id": "\(session.agentID)", "version": "\(session.version)"])
         return session
+    }
+
+    /// Applies a batch of updates of one session in one transaction, in order,
+    /// and sets each member's result: its own refusal, or the session at its version.
+    private func apply(_ batch: [UpdateCombiner.Pending], to id: SessionID) {
+        var outcomes: [Result<Session, OpsCoreError>?] = []
+        do throws(OpsCoreError) {
+            _ = try store.modify(id) { current, now throws(OpsCoreError) in
+                outcomes = Array(repeating: nil, count: batch.count)
+                var combined: SessionChange?
+                var session = current
+                for (index, member) in batch.enumerated() {
+                    do throws(OpsCoreError) {
+                        let change = try plan(member.update, of: session, at: now)
+                        session = change.session
+                        outcomes[index] = .success(change.session)
+                        if combined == nil { combined = change } else { combined!.append(change) }
+                    } catch {
+                        outcomes[index] = .failure(error)
+                    }
+                }
+                return combined
+            }
+            for (index, member) in batch.enumerated() { member.result = outcomes[index] }
+        } catch {
+            for member in batch { member.result = .failure(error) }
+        }
+    }
+
+    /// The committed form of one update of `current`, or why it is refused.
+    private func plan(_ update: SessionUpdate, of current: Session, at now: Timestamp) throws(OpsCoreError) -> SessionChange {
+        if let expected = update.expectedVersion, expected != current.version {
+            throw .versionMismatch(expected: expected, actual: current.version)
+        }
+        var next = current
+        var changed: [String] = []
+        if let status = update.status {
+            guard current.status.canTransition(to: status) else {
+                throw .invalidTransition(from: current.status, to: status)
+            }
+            next.status = status
+            changed.append(SessionHash.status)
+        } else if current.status.isFinal {
+            throw .invalidTransition(from: current.status, to: current.status)
+        }
+        if let patch = update.metadataPatch {
+            guard case .object(let merged) = JSONValue.object(current.metadata).merging(patch: .object(patch)) else {
+                throw .invalidInput(field: "metadata", reason: "merge did not produce an object")
+            }
+            next.metadata = merged
+            changed.append(SessionHash.metadata)
+            _ = try SessionValidation.serializedMetadata(merged)
+        }
+        return change(from: current, to: next, changed: changed, at: now, kind: next.status.isEnding ? .ended : .updated)
     }
 
     /// Reads a session. One round trip.
@@ -158,19 +189,23 @@ public final class SessionLifecycle: Sendable {
             var didExpire = false
             do {
                 let session = try store.modify(id) { current, now throws(OpsCoreError) in
+                    didExpire = false
                     guard !current.status.isFinal,
                           now.millisecondsSince1970 - current.lastUpdatedTime.millisecondsSince1970 >= idleMilliseconds
                     else { return nil }
                     var next = current
                     next.status = .expired
+                    didExpire = true
                     return self.change(from: current, to: next, changed: [SessionHash.status], at: now, kind: .expired)
                 }
-                didExpire = session.status == .expired
                 if didExpire { expired.append(session) }
             } catch .sessionNotFound {
                 try store.forgetIdle(id)
             } catch .corruptSession(let key, let field, _) {
+                // A corrupt hash cannot be expired; drop it from the idle index so it
+                // does not hold the head of the index for ever. It stays readable as corrupt.
                 logger.debug("idle sweep skipped a corrupt session", metadata: ["key": "\(key)", "field": "\(field)"])
+                try store.forgetIdle(id)
             }
             if didExpire { logger.debug("session expired", metadata: ["session_id": "\(id)"]) }
         }
@@ -186,7 +221,7 @@ public final class SessionLifecycle: Sendable {
         let event = SessionEvent(
             kind: kind, sessionID: next.id, agentID: next.agentID, workflowID: next.workflowID, status: next.status,
             previousStatus: current.status, version: next.version, changed: fields, at: next.lastUpdatedTime, origin: origin)
-        return SessionChange(session: next, event: event, changedFields: fields)
+        return SessionChange(session: next, events: [event], changedFields: fields)
     }
 
     private static func hostName() -> String {

@@ -57,7 +57,9 @@ struct BenchCommand: ParsableCommand {
             report(try runner.end(connections: count, sessions: sessions))
         }
         progress("hot session ×\(connections)")
-        report(try runner.hotSession(writers: connections))
+        report(try runner.hotSession(writers: connections, coalesced: true))
+        progress("hot session, separate connections ×\(connections)")
+        report(try runner.hotSession(writers: connections, coalesced: false))
         if memorySessions > 0 {
             progress("memory over \(memorySessions) sessions")
             let (bytes, encoding) = try runner.memoryPerSession(count: memorySessions, connections: connections)

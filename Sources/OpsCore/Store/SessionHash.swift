@@ -10,6 +10,8 @@ enum SessionHash {
     static let lastUpdatedTime = "last_updated_time"
     static let metadata = "metadata"
     static let version = "version"
+    /// Versions stay below 2^53 so every JSON reader holds them exactly.
+    static let maximumVersion: Int64 = 1 << 53 - 1
 
     /// All fields as HSET arguments (field, value, field, value, …).
     static func fields(of session: Session, metadataBytes: [UInt8]) -> [any RedisArgument] {
@@ -76,11 +78,14 @@ enum SessionHash {
         guard let id = SessionID(try text(sessionID)) else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "is not a UUID")
         }
+        guard keyText.hasSuffix(":" + id.text) else {
+            throw .corruptSession(key: keyText, field: sessionID, reason: "does not match the key")
+        }
         guard let statusValue = SessionStatus(rawValue: try text(status)) else {
             throw .corruptSession(key: keyText, field: status, reason: "is not a known status")
         }
-        guard let versionValue = Int64(try text(version)), versionValue >= 1 else {
-            throw .corruptSession(key: keyText, field: version, reason: "is not a positive integer")
+        guard let versionValue = Int64(try text(version)), versionValue >= 1, versionValue < maximumVersion else {
+            throw .corruptSession(key: keyText, field: version, reason: "is not an integer from 1 to 2^53 - 2")
         }
         let metadataValue: JSONValue
         do {

@@ -186,7 +186,9 @@ public final class SessionStore: Sendable {
         } else {
             commands.append(RedisCommand("ZADD", keys.byUpdate, session.lastUpdatedTime.millisecondsSince1970, session.id.text))
         }
-        commands.append(RedisCommand("PUBLISH", keys.events, change.event.jsonBytes))
+        for event in change.events {
+            commands.append(RedisCommand("PUBLISH", keys.events, event.jsonBytes))
+        }
         return commands
     }
 
@@ -239,20 +241,27 @@ public final class SessionStore: Sendable {
     }
 }
 
-/// A planned change to one session: the session after it, the event that
-/// announces it, and the hash fields it writes.
+/// A planned change to one session: the session after it, the events that
+/// announce it (one per version step), and the hash fields it writes.
 public struct SessionChange: Sendable {
     /// The session after the change.
     public var session: Session
-    /// The event published with the change.
-    public var event: SessionEvent
+    /// The events published with the change, in version order.
+    public var events: [SessionEvent]
     /// The hash fields written: some of `status`, `metadata`, `last_updated_time`, `version`.
     public var changedFields: [String]
 
     /// Creates a change.
-    public init(session: Session, event: SessionEvent, changedFields: [String]) {
+    public init(session: Session, events: [SessionEvent], changedFields: [String]) {
         self.session = session
-        self.event = event
+        self.events = events
         self.changedFields = changedFields
+    }
+
+    /// Folds a later change into this one: the later session, both events, all fields.
+    mutating func append(_ later: SessionChange) {
+        session = later.session
+        events += later.events
+        for field in later.changedFields where !changedFields.contains(field) { changedFields.append(field) }
     }
 }

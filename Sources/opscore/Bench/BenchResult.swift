@@ -43,14 +43,14 @@ struct BenchResult {
         func column(_ text: String, _ width: Int) -> String {
             String(repeating: " ", count: max(0, width - text.count)) + text
         }
-        return column(run, 12) + column("\(connections)", 6) + column("\(Int(operationsPerSecond.rounded()))", 10)
+        return column(run, 21) + column("\(connections)", 6) + column("\(Int(operationsPerSecond.rounded()))", 10)
             + column("\(latency.valueAtPercentile(50))", 9) + column("\(latency.valueAtPercentile(99))", 9)
             + column("\(latency.max)", 9) + column(String(format2(abortsPerOperation)), 9)
             + column(String(format2(roundTripsPerOperation)), 8)
             + column(String(format2(cpuMicrosecondsPerOperation)), 11)
     }
 
-    static let header = "         run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op  cpu µs/op"
+    static let header = "                  run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op  cpu µs/op"
 
     private func format2(_ value: Double) -> String {
         let scaled = Int((value * 100).rounded())

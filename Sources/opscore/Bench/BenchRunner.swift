@@ -89,13 +89,33 @@ final class BenchRunner: @unchecked Sendable {
         }
     }
 
-    /// N writers, each on its own connection, updating one session; verifies the result.
-    func hotSession(writers: Int) throws -> BenchResult {
+    /// N writers updating one session; verifies the result.
+    ///
+    /// Coalesced: the writers share this process's lifecycle, which folds concurrent
+    /// updates of one session into one transaction. Separate: each writer has a
+    /// lifecycle and connection of its own, as N processes on N hosts would, so
+    /// every update races the others under WATCH.
+    func hotSession(writers: Int, coalesced: Bool) throws -> BenchResult {
         let session = try lifecycle.startSession(agentID: agentID, workflowID: "bench-hot")
         lock.withLock { created.append(session.id) }
         let lastWritten = Mutex<[Int]>(Array(repeating: -1, count: writers))
-        let result = try measure("hot_session", connections: writers) { thread, index in
-            _ = try self.lifecycle.updateSession(session.id, SessionUpdate(metadataPatch: ["w\(thread)": .integer(Int64(index))]))
+        let lifecycles = coalesced
+            ? Array(repeating: lifecycle, count: writers)
+            : (0..<writers).map { _ in
+                SessionLifecycle(pool: RedisConnectionPool(configuration: pool.configuration, size: 1), namespace: keys.namespace)
+            }
+        let counters = { () -> Counters in
+            var total = Counters(roundTrips: 0, attempts: 0, commits: 0)
+            for lifecycle in coalesced ? [self.lifecycle] : lifecycles {
+                let counts = lifecycle.store.transactionCounts
+                total.roundTrips += lifecycle.store.pool.roundTrips
+                total.attempts += counts.attempts
+                total.commits += counts.commits
+            }
+            return total
+        }
+        let result = try measure(coalesced ? "hot_session" : "hot_session_separate", connections: writers, counters: counters) { thread, index in
+            _ = try lifecycles[thread].updateSession(session.id, SessionUpdate(metadataPatch: ["w\(thread)": .integer(Int64(index))]))
             lastWritten.withLock { $0[thread] = index }
             return true
         }
@@ -134,12 +154,23 @@ final class BenchRunner: @unchecked Sendable {
 
     /// Runs `operation` on `connections` threads until the duration passes (or an
     /// operation returns `false`), recording each one's latency.
+    /// Round trips and transaction counts, read before and after a run.
+    struct Counters {
+        var roundTrips: Int
+        var attempts: Int
+        var commits: Int
+    }
+
     private func measure(
-        _ run: String, connections: Int, _ operation: @escaping @Sendable (_ thread: Int, _ index: Int) throws -> Bool
+        _ run: String, connections: Int, counters: (() -> Counters)? = nil,
+        _ operation: @escaping @Sendable (_ thread: Int, _ index: Int) throws -> Bool
     ) throws -> BenchResult {
-        let roundTripsBefore = pool.roundTrips
+        let readCounters = counters ?? {
+            let counts = self.lifecycle.store.transactionCounts
+            return Counters(roundTrips: self.pool.roundTrips, attempts: counts.attempts, commits: counts.commits)
+        }
+        let before = readCounters()
         let cpuBefore = Self.processCPUMicroseconds()
-        let countsBefore = lifecycle.store.transactionCounts
         let histograms = Mutex<[Histogram<UInt64>]>([])
         let failures = Mutex<[any Error]>([])
         let operations = Atomic<Int>(0)
@@ -179,13 +210,13 @@ final class BenchRunner: @unchecked Sendable {
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000)
         for histogram in histograms.withLock({ $0 }) { merged.add(histogram) }
         let total = operations.load(ordering: .relaxed)
-        let countsAfter = lifecycle.store.transactionCounts
-        let attempts = countsAfter.attempts - countsBefore.attempts
-        let commits = countsAfter.commits - countsBefore.commits
+        let after = readCounters()
+        let attempts = after.attempts - before.attempts
+        let commits = after.commits - before.commits
         return BenchResult(
             run: run, connections: connections, operations: total, seconds: seconds, latency: merged,
-            abortsPerOperation: commits > 0 ? Double(attempts - commits) / Double(commits) : 0,
-            roundTripsPerOperation: total > 0 ? Double(pool.roundTrips - roundTripsBefore) / Double(total) : 0,
+            abortsPerOperation: total > 0 ? Double(attempts - commits) / Double(total) : 0,
+            roundTripsPerOperation: total > 0 ? Double(after.roundTrips - before.roundTrips) / Double(total) : 0,
             cpuMicrosecondsPerOperation: total > 0 ? cpu / Double(total) : 0)
     }
 }
