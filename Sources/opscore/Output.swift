@@ -5,16 +5,14 @@ import OpsCore
 enum Output {
     /// Writes one line to stdout and flushes it.
     static func line(_ bytes: [UInt8]) {
-        var bytes = bytes
-        bytes.append(UInt8(ascii: "\n"))
-        writeAll(1, bytes)
+        LineOutput.write(bytes, to: STDOUT_FILENO)
     }
 
     /// Writes one text line to stdout.
     static func line(_ text: String) { line(Array(text.utf8)) }
 
     /// Writes one line to stderr.
-    static func diagnostic(_ text: String) { writeAll(2, Array((text + "\n").utf8)) }
+    static func diagnostic(_ text: String) { LineOutput.write(Array(text.utf8), to: STDERR_FILENO) }
 
     /// Prints a session in the chosen format.
     static func session(_ session: Session, format: OutputFormat) {
@@ -48,19 +46,5 @@ enum Output {
             return text
         }
         return JSONValue.string(text).jsonString
-    }
-
-    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += written
-            }
-        }
     }
 }

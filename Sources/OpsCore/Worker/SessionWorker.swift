@@ -92,9 +92,7 @@ public final class SessionWorker: Sendable {
 
     private func respond(to line: [UInt8]) {
         let outcome = handler.reply(to: line)
-        var bytes = outcome.line
-        bytes.append(UInt8(ascii: "\n"))
-        outputLock.withLock { _ in writeAll(bytes) }
+        outputLock.withLock { _ in LineOutput.write(outcome.line, to: output) }
         noteHealth(errorCode: outcome.errorCode)
     }
 
@@ -172,19 +170,5 @@ public final class SessionWorker: Sendable {
         if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
         if pending.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { return }
         deliver(pending)
-    }
-
-    private func writeAll(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(output, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += written
-            }
-        }
     }
 }
