@@ -34,6 +34,9 @@ else
   echo "skipping the multi-host test: it needs root for ip netns"
 fi
 
+step "reliability checks (durability, restarts, stalls, least privilege, hostile input, soak)"
+OPSCORE_BIN="$PWD/.build/debug/opscore" bash scripts/reliability-test.sh || status=1
+
 step "bench smoke run (checks it works and verifies the hot session; no speed assertion)"
 scripts/bench-smoke.sh .build/debug/opscore || status=1
 

@@ -13,7 +13,7 @@ import Synchronization
 /// connect and throws the connection error; once Redis is back, borrows succeed
 /// again. A failure marked ``RedisError/isSafeToRetry`` on a connection that had
 /// sat idle (a server restart closed it under the pool) is retried once on a new
-/// connection.
+/// connection; a timeout is not, so a stalled server costs one timeout, not two.
 public final class RedisConnectionPool: @unchecked Sendable {
     // @unchecked Sendable: every mutable property is read and written only while
     // `condition` is locked, and each connection is lent to one borrower at a time.
@@ -59,7 +59,7 @@ public final class RedisConnectionPool: @unchecked Sendable {
             let result = try body(connection)
             giveBack(connection, roundTripsBefore: before)
             return result
-        } catch let error as RedisError where error.isSafeToRetry && wasIdle && connection.isBroken {
+        } catch let error as RedisError where error.isSafeToRetry && error.kind != .timeout && wasIdle && connection.isBroken {
             giveBack(connection, roundTripsBefore: before)
             (connection, wasIdle) = try borrow(preferIdle: false)
             before = connection.roundTrips

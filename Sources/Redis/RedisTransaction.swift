@@ -111,7 +111,14 @@ extension RedisConnection {
                 }
             }
             return results
-        case .error(let serverError):
+        case .error(let execError):
+            // `EXECABORT … because of: NOPERM …` is classified by its cause.
+            var serverError = execError
+            if execError.code == "EXECABORT", let marker = execError.message.firstRange(of: "because of: ") {
+                var cause = execError.message[marker.upperBound...]
+                if cause.hasPrefix("-") { cause = cause.dropFirst() }
+                serverError = RedisServerError(reply: String(cause))
+            }
             let underlying = RedisError(serverError)
             throw RedisError(underlying.kind == .serverError ? .transactionFailed : underlying.kind, "EXEC failed: \(serverError)", serverError: serverError)
         default:

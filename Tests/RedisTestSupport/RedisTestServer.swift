@@ -1,5 +1,6 @@
 public import Foundation
 public import Redis
+import Glibc
 
 /// A real `redis-server` process for tests: its own port, its own temporary
 /// directory, no persistence unless asked for. Started by ``start(options:)``,
@@ -96,6 +97,11 @@ public final class RedisTestServer: @unchecked Sendable {
                     configuration: configuration, external: true)
             } else {
                 server = try start()
+                // Static values are never deinitialized: stop the shared server at exit.
+                sharedPID = server.lock.withLock { server.process?.pid } ?? 0
+                atexit {
+                    if RedisTestServer.sharedPID > 0 { Glibc.kill(RedisTestServer.sharedPID, SIGKILL) }
+                }
             }
             sharedServer = server
             return server
@@ -103,6 +109,7 @@ public final class RedisTestServer: @unchecked Sendable {
     }
 
     nonisolated(unsafe) private static var sharedServer: RedisTestServer?
+    nonisolated(unsafe) private static var sharedPID: pid_t = 0
     private static let sharedLock = NSLock()
 
     /// A key prefix no other test uses.

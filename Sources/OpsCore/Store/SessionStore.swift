@@ -202,6 +202,11 @@ public final class SessionStore: Sendable {
             let outcome = try pool.withConnection { connection in
                 try connection.transaction(watching: watched, reading: reads, retry: retry) { replies in
                     attemptCounter.add(1, ordering: .relaxed)
+                    // An error reply to a read (NOPERM, LOADING, …) is a Redis failure, not data.
+                    // WRONGTYPE stays: on a session key it means a corrupt session.
+                    for reply in replies {
+                        if case .error(let serverError) = reply, serverError.code != "WRONGTYPE" { throw RedisError(serverError) }
+                    }
                     return try decide(replies)
                 }
             }
