@@ -4,12 +4,15 @@ import OpsCore
 /// Writes command results to stdout: one JSON object per line, or text for people.
 enum Output {
     /// Writes one line to stdout and flushes it.
-    static func line(_ bytes: [UInt8]) {
+    /// - Returns: `false` when stdout is gone.
+    @discardableResult
+    static func line(_ bytes: [UInt8]) -> Bool {
         LineOutput.write(bytes, to: STDOUT_FILENO)
     }
 
     /// Writes one text line to stdout.
-    static func line(_ text: String) { line(Array(text.utf8)) }
+    @discardableResult
+    static func line(_ text: String) -> Bool { line(Array(text.utf8)) }
 
     /// Writes one line to stderr.
     static func diagnostic(_ text: String) { LineOutput.write(Array(text.utf8), to: STDERR_FILENO) }

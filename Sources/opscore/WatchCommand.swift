@@ -53,7 +53,9 @@ struct WatchCommand: ParsableCommand {
                         logger.warning("lost connection to Redis (\(error.message)); reconnecting; events may have been missed")
                     }
                 case .message(let message):
-                    Self.print(message.payload, format: format, agent: agentFilter, session: sessionFilter)
+                    if !Self.print(message.payload, format: format, agent: agentFilter, session: sessionFilter) {
+                        subscriber.stop()  // nobody reads our output any more
+                    }
                 }
             }
             done.signal()
@@ -64,23 +66,27 @@ struct WatchCommand: ParsableCommand {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    private static func print(_ payload: [UInt8], format: OutputFormat, agent: String?, session: SessionID?) {
+    /// Prints one event; returns `false` when stdout is gone.
+    private static func print(_ payload: [UInt8], format: OutputFormat, agent: String?, session: SessionID?) -> Bool {
+        // Only JSON objects are events; anything else published on the channel is skipped.
+        guard let value = try? JSONValue(parsing: payload), case .object = value else { return true }
         let event = SessionEvent(json: payload)
         if agent != nil || session != nil {
-            guard let event else { return }
-            if let agent, event.agentID != agent { return }
-            if let session, event.sessionID != session { return }
+            guard let event else { return true }
+            if let agent, event.agentID != agent { return true }
+            if let session, event.sessionID != session { return true }
         }
         switch format {
         case .json:
-            Output.line(payload)
-        case .text:
-            guard let event else {
-                Output.line(payload)
-                return
+            // Our events are one line already; re-serialize anything that is not.
+            if payload.contains(UInt8(ascii: "\n")) || payload.contains(UInt8(ascii: "\r")) {
+                return Output.line(value.jsonBytes)
             }
+            return Output.line(payload)
+        case .text:
+            guard let event else { return Output.line(value.jsonBytes) }
             let previous = event.previousStatus.map { "\($0.rawValue) -> " } ?? ""
-            Output.line("\(event.at)  \(event.kind.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0))  \(event.sessionID)  v\(event.version)  \(previous)\(event.status.rawValue)  agent=\(Output.quotedIfNeeded(event.agentID))  origin=\(event.origin)")
+            return Output.line("\(event.at)  \(event.kind.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0))  \(event.sessionID)  v\(event.version)  \(previous)\(event.status.rawValue)  agent=\(Output.quotedIfNeeded(event.agentID))  origin=\(event.origin)")
         }
     }
 }

@@ -52,11 +52,12 @@ public final class RedisTestServer: @unchecked Sendable {
     /// Starts a new server on a free port and waits until it answers.
     /// - Throws: When `redis-server` cannot be found or does not answer within 10 s.
     public static func start(options: Options = Options()) throws -> RedisTestServer {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("opscore-redis-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lastError: (any Error)?
         for _ in 0..<5 {
+            // A directory per attempt: a failed attempt's deinit removes its own.
+            let directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("opscore-redis-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let port = Int.random(in: 20_000...60_000)
             let server = RedisTestServer(
                 port: port,

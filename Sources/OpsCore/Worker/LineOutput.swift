@@ -5,21 +5,24 @@ import Glibc
 /// Writes whole lines to a file descriptor with plain `write(2)`, retrying
 /// short writes and `EINTR`, so each line reaches a pipe reader in full.
 public enum LineOutput {
-    /// Writes `bytes` and a newline to `descriptor`. Gives up silently when the
-    /// reader is gone (`EPIPE`; SIGPIPE is ignored by the Redis client).
-    public static func write(_ bytes: [UInt8], to descriptor: Int32) {
+    /// Writes `bytes` and a newline to `descriptor`.
+    /// - Returns: `false` when the line could not be written, e.g. the reader is
+    ///   gone (`EPIPE`; SIGPIPE is ignored once a Redis connection exists).
+    @discardableResult
+    public static func write(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
         var line = bytes
         line.append(UInt8(ascii: "\n"))
-        line.withUnsafeBytes { raw in
+        return line.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    return
+                    return false
                 }
                 offset += written
             }
+            return true
         }
     }
 }

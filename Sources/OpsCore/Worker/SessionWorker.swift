@@ -92,7 +92,11 @@ public final class SessionWorker: Sendable {
 
     private func respond(to line: [UInt8]) {
         let outcome = handler.reply(to: line)
-        outputLock.withLock { _ in LineOutput.write(outcome.line, to: output) }
+        let written = outputLock.withLock { _ in LineOutput.write(outcome.line, to: output) }
+        if !written && !stopping.load(ordering: .relaxed) {
+            logger.warning("cannot write replies (reader gone?); stopping")
+            stop()
+        }
         noteHealth(errorCode: outcome.errorCode)
     }
 

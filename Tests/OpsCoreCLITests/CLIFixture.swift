@@ -1,0 +1,205 @@
+import Foundation
+import OpsCore
+import Redis
+import RedisTestSupport
+
+// A namespace of its own on the shared test server, the `opscore` flags that
+// reach it, and raw Redis reads as `redis-cli` would show them.
+
+/// One test's namespace on the shared server, and the flags that point `opscore` at it.
+struct CLIFixture: Sendable {
+    let server: RedisTestServer
+    let namespace: String
+    let redisURL: String
+
+    /// The shared server and a fresh namespace.
+    static func make(_ name: String) async throws -> CLIFixture {
+        try await onOwnThread {
+            let server = try withRetries { try RedisTestServer.shared() }
+            let external = ProcessInfo.processInfo.environment["OPSCORE_TEST_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            return CLIFixture(
+                server: server, namespace: RedisTestServer.uniquePrefix(name),
+                redisURL: external ?? "redis://127.0.0.1:\(server.port)/0")
+        }
+    }
+
+    /// `--redis-url … --namespace … --format json`, written after the command.
+    var flags: [String] { ["--redis-url", redisURL, "--namespace", namespace, "--format", "json"] }
+
+    /// Runs `opscore <arguments> <flags>` to completion.
+    func run(_ arguments: [String], stdin: [UInt8] = [], timeout: TimeInterval = 20) async throws -> CLIResult {
+        try await runOpscore(arguments + flags, stdin: stdin, timeout: timeout)
+    }
+
+    /// Runs a command that must succeed and print exactly one JSON object; returns it.
+    func object(_ arguments: [String]) async throws -> JSONObject {
+        let result = try await run(arguments)
+        guard result.exitCode == 0, result.stderr.isEmpty, result.lines.count == 1 else {
+            throw TestServerError("opscore \(arguments.joined(separator: " ")) failed: \(result)")
+        }
+        return try JSONObject(line: result.lines[0])
+    }
+
+    /// Registers agents through the CLI.
+    func register(_ agents: String...) async throws {
+        _ = try await object(["agent", "register"] + agents)
+    }
+
+    /// Starts a session through the CLI and returns it.
+    func start(agent: String, workflow: String = "wf", metadata: String? = nil) async throws -> JSONObject {
+        try await object(["session", "start", "--agent", agent, "--workflow", workflow] + (metadata.map { ["--metadata", $0] } ?? []))
+    }
+
+    /// Runs blocking Redis reads on a thread of its own with a fresh connection.
+    func redis<Value: Sendable>(_ body: @escaping @Sendable (RedisProbe) throws -> Value) async throws -> Value {
+        let server = server
+        return try await onOwnThread { try body(try RedisProbe(server.connect())) }
+    }
+
+    /// `<ns>:session:<id>`.
+    func sessionKey(_ id: String) -> String { "\(namespace):session:\(id)" }
+    /// `<ns>:agent:<agent>:sessions`.
+    func agentIndexKey(_ agent: String) -> String { "\(namespace):agent:\(agent):sessions" }
+    /// `<ns>:agents`.
+    var agentsKey: String { "\(namespace):agents" }
+    /// `<ns>:events`.
+    var eventsChannel: String { "\(namespace):events" }
+    /// `<ns>:sessions:by_update`.
+    var byUpdateKey: String { "\(namespace):sessions:by_update" }
+
+    /// Every key of the namespace with its `DUMP`, to prove a refused command changed nothing.
+    func keyspaceDump() async throws -> [String: [UInt8]] {
+        let namespace = namespace
+        return try await redis { try $0.dump(pattern: "\(namespace):*") }
+    }
+
+    /// A lifecycle in this namespace, for preparing state without the CLI.
+    func lifecycle(poolSize: Int = 1) -> SessionLifecycle {
+        SessionLifecycle(pool: RedisConnectionPool(configuration: server.configuration, size: poolSize), namespace: namespace)
+    }
+}
+
+/// A private redis-server (for passwords, sockets), started with retries.
+func startPrivateServer(_ options: RedisTestServer.Options) async throws -> RedisTestServer {
+    try await onOwnThread { try withRetries { try RedisTestServer.start(options: options) } }
+}
+
+/// Runs `body` up to `attempts` times until it does not throw. Blocking.
+///
+/// `RedisTestServer.start` picks a random port, which a busy test run sometimes finds
+/// taken by a client connection's ephemeral port; its own retries share one directory
+/// that the first failed attempt deletes, so they cannot recover. A fresh call can.
+func withRetries<Value>(attempts: Int = 5, _ body: () throws -> Value) throws -> Value {
+    var attempt = 1
+    while true {
+        do {
+            return try body()
+        } catch {
+            if attempt >= attempts { throw error }
+            attempt += 1
+        }
+    }
+}
+
+/// A parsed JSON object printed by `opscore`.
+struct JSONObject: Sendable, CustomStringConvertible {
+    let fields: [String: JSONValue]
+
+    init(line: String) throws {
+        guard case .object(let fields) = try JSONValue(parsing: line) else {
+            throw TestServerError("not a JSON object: \(line)")
+        }
+        self.fields = fields
+    }
+
+    subscript(_ name: String) -> JSONValue? { fields[name] }
+
+    /// A string field, or "" when absent or not a string.
+    func string(_ name: String) -> String { fields[name]?.stringValue ?? "" }
+
+    var keys: Set<String> { Set(fields.keys) }
+
+    var description: String { JSONValue.object(fields).jsonString }
+}
+
+/// A plain blocking connection for reading state back. Use on one thread.
+final class RedisProbe {
+    let connection: RedisConnection
+
+    init(_ connection: RedisConnection) {
+        self.connection = connection
+    }
+
+    @discardableResult
+    func send(_ name: String, _ arguments: any RedisArgument...) throws -> RedisReply {
+        try connection.send(RedisCommand(name, arguments))
+    }
+
+    /// `HGETALL key` as text fields.
+    func hgetall(_ key: String) throws -> [String: String] {
+        let elements = try send("HGETALL", key).array ?? []
+        var fields: [String: String] = [:]
+        var index = 0
+        while index + 1 < elements.count {
+            fields[elements[index].text ?? "?"] = elements[index + 1].text ?? "?"
+            index += 2
+        }
+        return fields
+    }
+
+    /// `HGET key field`.
+    func hget(_ key: String, _ field: String) throws -> String? {
+        try send("HGET", key, field).text
+    }
+
+    /// `ZRANGE key 0 -1` members, lowest score first.
+    func zrange(_ key: String) throws -> [String] {
+        (try send("ZRANGE", key, 0, -1).array ?? []).compactMap(\.text)
+    }
+
+    /// `SMEMBERS key`.
+    func smembers(_ key: String) throws -> Set<String> {
+        Set((try send("SMEMBERS", key).array ?? []).compactMap(\.text))
+    }
+
+    /// `EXISTS key == 1`.
+    func exists(_ key: String) throws -> Bool {
+        try send("EXISTS", key).integer == 1
+    }
+
+    /// `PUBSUB NUMSUB channel`: the number of subscribers.
+    func subscribers(_ channel: String) throws -> Int {
+        let parts = try send("PUBSUB", "NUMSUB", channel).array ?? []
+        return parts.count == 2 ? Int(parts[1].integer ?? 0) : 0
+    }
+
+    /// `KEYS pattern` (a test's own small namespace only) with each key's `DUMP`.
+    func dump(pattern: String) throws -> [String: [UInt8]] {
+        var dumps: [String: [UInt8]] = [:]
+        for key in (try send("KEYS", pattern).array ?? []).compactMap(\.text) {
+            dumps[key] = try send("DUMP", key).bytes ?? []
+        }
+        return dumps
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes. Blocking.
+/// - Returns: Whether the condition held.
+func waitUntil(timeout: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if try condition() { return true }
+        if Date() >= deadline { return false }
+        usleep(20_000)
+    }
+}
+
+/// The exact set of keys `--format json` prints for a session.
+let sessionJSONKeys: Set<String> = [
+    "session_id", "agent_id", "workflow_id", "status", "start_time", "last_updated_time", "metadata", "version",
+]
+
+/// `2026-11-25T12:00:00.123Z`.
+func isISO8601Milliseconds(_ text: String) -> Bool {
+    text.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/) != nil
+}
