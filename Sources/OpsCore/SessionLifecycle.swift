@@ -187,9 +187,11 @@ public final class SessionLifecycle: Sendable {
         var expired: [Session] = []
         for id in try store.idleCandidates(idleFor: idle, limit: limit) {
             var didExpire = false
+            var isFrozen = false
             do {
                 let session = try store.modify(id) { current, now throws(OpsCoreError) in
                     didExpire = false
+                    isFrozen = current.status.isFinal
                     guard !current.status.isFinal,
                           now.millisecondsSince1970 - current.lastUpdatedTime.millisecondsSince1970 >= idleMilliseconds
                     else { return nil }
@@ -199,6 +201,9 @@ public final class SessionLifecycle: Sendable {
                     return self.change(from: current, to: next, changed: [SessionHash.status], at: now, kind: .expired)
                 }
                 if didExpire { expired.append(session) }
+                // A frozen session left in the idle index (e.g. written by another tool)
+                // is dropped from it so that it does not hold the head of the index.
+                if isFrozen { try store.forgetIdle(id) }
             } catch .sessionNotFound {
                 try store.forgetIdle(id)
             } catch .corruptSession(let key, let field, _) {
