@@ -109,6 +109,7 @@ public final class SessionLifecycle: Sendable {
         }
         var next = current
         var changed: [String] = []
+        var metadataBytes: [UInt8]?
         if let status = update.status {
             guard current.status.canTransition(to: status) else {
                 throw .invalidTransition(from: current.status, to: status)
@@ -124,9 +125,11 @@ public final class SessionLifecycle: Sendable {
             }
             next.metadata = merged
             changed.append(SessionHash.metadata)
-            _ = try SessionValidation.serializedMetadata(merged)
+            metadataBytes = try SessionValidation.serializedMetadata(merged)
         }
-        return change(from: current, to: next, changed: changed, at: now, kind: next.status.isEnding ? .ended : .updated)
+        var planned = change(from: current, to: next, changed: changed, at: now, kind: next.status.isEnding ? .ended : .updated)
+        planned.metadataBytes = metadataBytes
+        return planned
     }
 
     /// Reads a session. One round trip.

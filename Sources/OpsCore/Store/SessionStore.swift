@@ -174,7 +174,12 @@ public final class SessionStore: Sendable {
         for name in change.changedFields {
             switch name {
             case SessionHash.status: fields += [name, session.status.rawValue]
-            case SessionHash.metadata: fields += [name, try SessionValidation.serializedMetadata(session.metadata)]
+            case SessionHash.metadata:
+                if let bytes = change.metadataBytes {
+                    fields += [name, bytes]
+                } else {
+                    fields += [name, try SessionValidation.serializedMetadata(session.metadata)]
+                }
             case SessionHash.lastUpdatedTime: fields += [name, session.lastUpdatedTime.iso8601Bytes]
             case SessionHash.version: fields += [name, session.version]
             default: break
@@ -255,17 +260,21 @@ public struct SessionChange: Sendable {
     public var events: [SessionEvent]
     /// The hash fields written: some of `status`, `metadata`, `last_updated_time`, `version`.
     public var changedFields: [String]
+    /// The serialized metadata, when the change already has it (it was size-checked).
+    public var metadataBytes: [UInt8]?
 
     /// Creates a change.
-    public init(session: Session, events: [SessionEvent], changedFields: [String]) {
+    public init(session: Session, events: [SessionEvent], changedFields: [String], metadataBytes: [UInt8]? = nil) {
         self.session = session
         self.events = events
         self.changedFields = changedFields
+        self.metadataBytes = metadataBytes
     }
 
     /// Folds a later change into this one: the later session, both events, all fields.
     mutating func append(_ later: SessionChange) {
         session = later.session
+        if later.changedFields.contains(SessionHash.metadata) { metadataBytes = later.metadataBytes }
         events += later.events
         for field in later.changedFields where !changedFields.contains(field) { changedFields.append(field) }
     }

@@ -1,0 +1,46 @@
+import OpsCore
+import Redis
+import RedisTestSupport
+import Testing
+
+/// Round trips per call, counted by a private pool's `roundTrips`.
+@Suite struct SessionRoundTripTests {
+    @Test func eachCallCostsItsDocumentedRoundTrips() async throws {
+        let fixture = try await OpsFixture.make("round-trips", poolSize: 1)
+        let pool = fixture.pool
+        let costs = try await fixture.run { lifecycle, _ -> [String: Int] in
+            var costs: [String: Int] = [:]
+            func measure<Value>(_ name: String, _ body: () throws -> Value) rethrows -> Value {
+                let before = pool.roundTrips
+                let value = try body()
+                costs[name] = pool.roundTrips - before
+                return value
+            }
+            _ = try lifecycle.agents.list()  // the pool's connection exists from here on
+            let session = try measure("start") { try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf") }
+            _ = try measure("update") { try lifecycle.updateSession(session.id, SessionUpdate(status: .paused, metadataPatch: ["a": 1])) }
+            _ = try measure("update with expected version") {
+                try lifecycle.updateSession(session.id, SessionUpdate(metadataPatch: ["b": 2], expectedVersion: 2))
+            }
+            _ = try measure("get") { try lifecycle.getSession(session.id) }
+            _ = try measure("list") { try lifecycle.listSessions(agent: fixture.agent) }
+            _ = try measure("end") { try lifecycle.endSession(session.id) }
+            try measure("delete") { try lifecycle.deleteSession(session.id) }
+            _ = try measure("register") { try lifecycle.agents.register(["x"]) }
+            _ = measure("refused update") {
+                attempt { () throws(OpsCoreError) in try lifecycle.updateSession(session.id, SessionUpdate(status: .active)) }
+            }
+            return costs
+        }
+        #expect(costs["start"] == 2)
+        #expect(costs["update"] == 2)
+        #expect(costs["update with expected version"] == 2)
+        #expect(costs["get"] == 1)
+        #expect(costs["list"] == 2)
+        #expect(costs["end"] == 2)
+        #expect(costs["delete"] == 2)
+        #expect(costs["register"] == 1)
+        // WATCH + HGETALL + TIME, then UNWATCH.
+        #expect(costs["refused update"] == 2)
+    }
+}
