@@ -15,7 +15,8 @@ final class UpdateCombiner: @unchecked Sendable {
         let update: SessionUpdate
         var result: Result<Session, OpsCoreError>?
         var leads = false
-        let signal = DispatchSemaphore(value: 0)
+        /// Made, under the combiner's lock, only for callers that wait.
+        var signal: DispatchSemaphore?
 
         init(_ update: SessionUpdate) { self.update = update }
     }
@@ -43,11 +44,12 @@ final class UpdateCombiner: @unchecked Sendable {
             queue.waiting.append(mine)
             let leads = !queue.busy
             queue.busy = true
+            if !leads { mine.signal = DispatchSemaphore(value: 0) }
             queues[id] = queue
             return leads
         }
         if !leadsNow {
-            mine.signal.wait()
+            mine.signal!.wait()
             if !mine.leads { return try mine.result!.get() }
         }
         // Lead one batch (which includes `mine`, the oldest waiting), then hand over.
@@ -65,10 +67,10 @@ final class UpdateCombiner: @unchecked Sendable {
             queues[id] = nil
             return nil
         }
-        for member in batch where member !== mine { member.signal.signal() }
+        for member in batch where member !== mine { member.signal!.signal() }
         if let next {
             next.leads = true
-            next.signal.signal()
+            next.signal!.signal()
         }
         return try mine.result!.get()
     }

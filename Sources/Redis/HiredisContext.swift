@@ -61,7 +61,7 @@ final class HiredisContext {
 
     /// Queues a command in the output buffer; nothing is sent yet.
     func append(_ command: RedisCommand) throws(RedisError) {
-        let status = Self.withArgv(command.arguments) { count, argv, lengths in
+        let status = Self.withArgv(command) { count, argv, lengths in
             redisAppendCommandArgv(context, count, argv, lengths)
         }
         if status != REDIS_OK {
@@ -139,32 +139,24 @@ final class HiredisContext {
         }
     }
 
-    /// Lays all arguments out in one buffer and calls `body` with argc, argv and lengths.
+    /// Calls `body` with argc, argv and lengths pointing into the command's one buffer.
     private static func withArgv<Result>(
-        _ arguments: [[UInt8]],
+        _ command: RedisCommand,
         _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Result
     ) -> Result {
-        var joined: [UInt8] = []
-        joined.reserveCapacity(arguments.reduce(0) { $0 + $1.count } + 1)
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            joined.append(contentsOf: argument)
-            lengths.append(argument.count)
-        }
-        joined.append(0)  // never read as a terminator; keeps the base pointer valid for empty input
-        return joined.withUnsafeBufferPointer { bytes in
+        let lengths = command.lengths
+        var storage = command.storage
+        if storage.isEmpty { storage.append(0) }  // keeps the base pointer valid for empty arguments
+        return storage.withUnsafeBufferPointer { bytes in
             let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(arguments.count)
-            var offset = 0
-            for length in lengths {
-                pointers.append(base + offset)
-                offset += length
-            }
-            return pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { lengthBuffer in
-                    body(Int32(arguments.count), argv.baseAddress!, lengthBuffer.baseAddress!)
+            return withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: lengths.count) { argv in
+                var offset = 0
+                for (index, length) in lengths.enumerated() {
+                    argv[index] = base + offset
+                    offset += length
+                }
+                return lengths.withUnsafeBufferPointer { lengthBuffer in
+                    body(Int32(lengths.count), argv.baseAddress!, lengthBuffer.baseAddress!)
                 }
             }
         }

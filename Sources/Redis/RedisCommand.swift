@@ -2,10 +2,19 @@
 public protocol RedisArgument {
     /// The argument's bytes as they go on the wire.
     var redisBytes: [UInt8] { get }
+    /// Appends the argument's bytes to a buffer (the default copies ``redisBytes``).
+    func appendRedisBytes(to buffer: inout [UInt8])
+}
+
+extension RedisArgument {
+    public func appendRedisBytes(to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: redisBytes)
+    }
 }
 
 extension String: RedisArgument {
     public var redisBytes: [UInt8] { Array(utf8) }
+    public func appendRedisBytes(to buffer: inout [UInt8]) { buffer.append(contentsOf: utf8) }
 }
 
 extension Substring: RedisArgument {
@@ -14,6 +23,7 @@ extension Substring: RedisArgument {
 
 extension Array: RedisArgument where Element == UInt8 {
     public var redisBytes: [UInt8] { self }
+    public func appendRedisBytes(to buffer: inout [UInt8]) { buffer.append(contentsOf: self) }
 }
 
 extension Int: RedisArgument {
@@ -28,9 +38,13 @@ extension Int64: RedisArgument {
 ///
 /// Commands are sent with `redisAppendCommandArgv` and explicit lengths, so any
 /// byte (NUL, CR, LF, invalid UTF-8) is sent as it is; no format string is ever built.
+/// The arguments are stored back to back in one buffer with their lengths, so a
+/// command costs two allocations however many arguments it has.
 public struct RedisCommand: Sendable, Hashable {
-    /// The command name followed by its arguments.
-    public var arguments: [[UInt8]]
+    /// Every argument's bytes, the name first, back to back.
+    private(set) var storage: [UInt8]
+    /// The length of each argument in ``storage``.
+    private(set) var lengths: [Int]
 
     /// Creates a command from a name and arguments.
     /// - Parameters:
@@ -42,20 +56,48 @@ public struct RedisCommand: Sendable, Hashable {
 
     /// Creates a command from a name and an array of arguments.
     public init(_ name: String, _ arguments: [any RedisArgument]) {
-        var all: [[UInt8]] = []
-        all.reserveCapacity(arguments.count + 1)
-        all.append(Array(name.utf8))
-        for argument in arguments { all.append(argument.redisBytes) }
-        self.arguments = all
+        storage = []
+        lengths = []
+        lengths.reserveCapacity(arguments.count + 1)
+        storage.reserveCapacity(64)
+        append(name)
+        for argument in arguments { append(argument) }
     }
 
     /// Creates a command from raw byte strings, the name first.
     public init(rawArguments: [[UInt8]]) {
-        self.arguments = rawArguments
+        storage = rawArguments.flatMap { $0 }
+        lengths = rawArguments.map(\.count)
+    }
+
+    /// Adds one argument at the end.
+    public mutating func append(_ argument: some RedisArgument) {
+        let before = storage.count
+        argument.appendRedisBytes(to: &storage)
+        lengths.append(storage.count - before)
+    }
+
+    /// Adds one argument at the end.
+    public mutating func append(_ argument: any RedisArgument) {
+        let before = storage.count
+        argument.appendRedisBytes(to: &storage)
+        lengths.append(storage.count - before)
+    }
+
+    /// The command name followed by its arguments, each as its own byte array.
+    public var arguments: [[UInt8]] {
+        var result: [[UInt8]] = []
+        result.reserveCapacity(lengths.count)
+        var offset = 0
+        for length in lengths {
+            result.append(Array(storage[offset..<offset + length]))
+            offset += length
+        }
+        return result
     }
 
     /// The command name, upper-cased, for logs and errors; arguments are never shown.
     public var name: String {
-        String(decoding: arguments.first ?? [], as: UTF8.self).uppercased()
+        String(decoding: storage.prefix(lengths.first ?? 0), as: UTF8.self).uppercased()
     }
 }

@@ -10,6 +10,9 @@ enum SessionHash {
     static let lastUpdatedTime = "last_updated_time"
     static let metadata = "metadata"
     static let version = "version"
+    /// Every field, in the order the hash is written.
+    static let names = [sessionID, agentID, workflowID, status, startTime, lastUpdatedTime, metadata, version]
+    static let nameBytes = names.map { Array($0.utf8) }
     /// Versions stay below 2^53 so every JSON reader holds them exactly.
     static let maximumVersion: Int64 = 1 << 53 - 1
 
@@ -31,7 +34,7 @@ enum SessionHash {
     /// - Returns: `nil` when the reply is empty (no such key).
     /// - Throws: ``OpsCoreError/corruptSession(key:field:reason:)`` naming the key and field.
     static func decode(_ reply: RedisReply, key: [UInt8]) throws(OpsCoreError) -> Session? {
-        let keyText = String(decoding: key, as: UTF8.self)
+        var keyText: String { String(decoding: key, as: UTF8.self) }
         let pairs: [RedisReply]
         switch reply {
         case .array(let elements): pairs = elements
@@ -43,14 +46,19 @@ enum SessionHash {
             throw .corruptSession(key: keyText, field: "-", reason: "unexpected reply to HGETALL")
         }
         if pairs.isEmpty { return nil }
-        var fields: [String: [UInt8]] = [:]
+        // Field values by position in `names`; unknown fields are ignored.
+        var values = [[UInt8]?](repeating: nil, count: names.count)
         var index = 0
         while index + 1 < pairs.count {
-            if let name = pairs[index].text, let value = pairs[index + 1].bytes { fields[name] = value }
+            if case .string(let name) = pairs[index], let slot = nameBytes.firstIndex(of: name) {
+                values[slot] = pairs[index + 1].bytes
+            }
             index += 2
         }
         func required(_ name: String) throws(OpsCoreError) -> [UInt8] {
-            guard let value = fields[name] else { throw .corruptSession(key: keyText, field: name, reason: "is missing") }
+            guard let value = values[names.firstIndex(of: name)!] else {
+                throw .corruptSession(key: keyText, field: name, reason: "is missing")
+            }
             return value
         }
         func text(_ name: String) throws(OpsCoreError) -> String {
@@ -78,7 +86,7 @@ enum SessionHash {
         guard let id = SessionID(try text(sessionID)) else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "is not a UUID")
         }
-        guard keyText.hasSuffix(":" + id.text) else {
+        guard key.count > 36, key[key.count - 37] == UInt8(ascii: ":"), key.suffix(36).elementsEqual(id.text.utf8) else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "does not match the key")
         }
         guard let statusValue = SessionStatus(rawValue: try text(status)) else {
