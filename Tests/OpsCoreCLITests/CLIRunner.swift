@@ -189,37 +189,19 @@ final class CLIProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, output.write, 1)
         posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
 
-        // The child inherits the spawning thread's signal mask and ignored signals;
-        // the test runner's threads block signals, so reset both.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptySet = sigset_t()
-        sigemptyset(&emptySet)
-        posix_spawnattr_setsigmask(&attributes, &emptySet)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGPIPE, SIGTERM, SIGINT, SIGHUP] { sigaddset(&defaults, number) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-
-        var child: pid_t = 0
-        let status = posix_spawn(&child, path, &actions, &attributes, argv, envp)
+        let spawned = spawnWithDefaultSignals(path: path, arguments: arguments, environment: environment, actions: &actions)
         close(input.read)
         close(output.write)
         close(errors.write)
-        guard status == 0 else {
+        switch spawned {
+        case .success(let child):
+            pid = child
+        case .failure(let error):
             close(input.write)
             close(output.read)
             close(errors.read)
-            throw TestServerError("could not start \(path): \(String(cString: strerror(status)))")
+            throw TestServerError("could not start \(path): \(error)")
         }
-        pid = child
         stdinDescriptor = input.write
         if stdoutReaderGone {
             close(output.read)

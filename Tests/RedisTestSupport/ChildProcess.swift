@@ -23,30 +23,13 @@ public final class ChildProcess: @unchecked Sendable {
         let output = outputPath ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let environmentPairs = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
-        let envp: [UnsafeMutablePointer<CChar>?] = environmentPairs.map { strdup($0) } + [nil]
-        defer { envp.forEach { free($0) } }
-        // A child inherits the spawning thread's signal mask and ignored signals; the
-        // test runner's threads block signals, so reset both or SIGTERM never arrives.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptySet = sigset_t()
-        sigemptyset(&emptySet)
-        posix_spawnattr_setsigmask(&attributes, &emptySet)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGPIPE, SIGTERM, SIGINT, SIGHUP] { sigaddset(&defaults, number) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var child: pid_t = 0
-        let status = posix_spawn(&child, path, &actions, &attributes, argv, envp)
-        guard status == 0 else {
-            throw TestServerError("could not start \(path): \(String(cString: strerror(status)))")
+        switch spawnWithDefaultSignals(
+            path: path, arguments: arguments,
+            environment: environment ?? ProcessInfo.processInfo.environment, actions: &actions
+        ) {
+        case .success(let child): pid = child
+        case .failure(let error): throw TestServerError("could not start \(path): \(error)")
         }
-        pid = child
     }
 
     /// Sends a signal to the process, if it is still running.
