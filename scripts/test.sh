@@ -2,7 +2,8 @@
 # Runs every OpsCore test: unit and integration tests against real redis-server
 # processes the tests start themselves, the CLI end-to-end tests, the Redis client
 # under the address sanitizer (leaks included), the multi-host test in network
-# namespaces (as root), and a short smoke run of `opscore bench`.
+# namespaces (as root), the reliability checks, libFuzzer runs of the parsers,
+# and a short smoke run of `opscore bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -37,6 +38,9 @@ fi
 
 step "reliability checks (durability, restarts, stalls, least privilege, hostile input, soak)"
 OPSCORE_BIN="$PWD/.build/debug/opscore" bash scripts/reliability-test.sh || status=1
+
+step "libFuzzer targets: JSON + merge patch, worker request lines, session hashes (FUZZ_SECONDS each)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh || status=1
 
 step "bench smoke run (checks it works and verifies the hot session; no speed assertion)"
 scripts/bench-smoke.sh .build/debug/opscore || status=1
