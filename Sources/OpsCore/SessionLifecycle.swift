@@ -17,7 +17,7 @@ public final class SessionLifecycle: Sendable {
     public let agents: AgentRegistry
     /// The host name written as `origin` in events.
     public let origin: String
-    private let logger: Logger
+    let logger: Logger
     private let combiner = UpdateCombiner()
 
     /// Creates a lifecycle over a pool.
@@ -75,63 +75,6 @@ public final class SessionLifecycle: Sendable {
         return session
     }
 
-    /// Applies a batch of updates of one session in one transaction, in order,
-    /// and sets each member's result: its own refusal, or the session at its version.
-    private func apply(_ batch: [UpdateCombiner.Pending], to id: SessionID) {
-        var outcomes: [Result<Session, OpsCoreError>?] = []
-        do throws(OpsCoreError) {
-            _ = try store.modify(id) { current, now throws(OpsCoreError) in
-                outcomes = Array(repeating: nil, count: batch.count)
-                var combined: SessionChange?
-                var session = current
-                for (index, member) in batch.enumerated() {
-                    do throws(OpsCoreError) {
-                        let change = try plan(member.update, of: session, at: now)
-                        session = change.session
-                        outcomes[index] = .success(change.session)
-                        if combined == nil { combined = change } else { combined!.append(change) }
-                    } catch {
-                        outcomes[index] = .failure(error)
-                    }
-                }
-                return combined
-            }
-            for (index, member) in batch.enumerated() { member.result = outcomes[index] }
-        } catch {
-            for member in batch { member.result = .failure(error) }
-        }
-    }
-
-    /// The committed form of one update of `current`, or why it is refused.
-    private func plan(_ update: SessionUpdate, of current: Session, at now: Timestamp) throws(OpsCoreError) -> SessionChange {
-        if let expected = update.expectedVersion, expected != current.version {
-            throw .versionMismatch(expected: expected, actual: current.version)
-        }
-        var next = current
-        var changed: [String] = []
-        var metadataBytes: [UInt8]?
-        if let status = update.status {
-            guard current.status.canTransition(to: status) else {
-                throw .invalidTransition(from: current.status, to: status)
-            }
-            next.status = status
-            changed.append(SessionHash.status)
-        } else if current.status.isFinal {
-            throw .invalidTransition(from: current.status, to: current.status)
-        }
-        if let patch = update.metadataPatch {
-            guard case .object(let merged) = JSONValue.object(current.metadata).merging(patch: .object(patch)) else {
-                throw .invalidInput(field: "metadata", reason: "merge did not produce an object")
-            }
-            next.metadata = merged
-            changed.append(SessionHash.metadata)
-            metadataBytes = try SessionValidation.serializedMetadata(merged)
-        }
-        var planned = change(from: current, to: next, changed: changed, at: now, kind: next.status.isEnding ? .ended : .updated)
-        planned.metadataBytes = metadataBytes
-        return planned
-    }
-
     /// Reads a session. One round trip.
     /// - Throws: ``OpsCoreError`` `sessionNotFound`, `corruptSession`, `redis`.
     public func getSession(_ id: SessionID) throws(OpsCoreError) -> Session {
@@ -176,52 +119,8 @@ public final class SessionLifecycle: Sendable {
         return try store.list(agentID: agentID, limit: limit)
     }
 
-    /// Moves live sessions idle for at least `idle` to `expired`, each with a
-    /// `session.expired` event. Candidates come from the by-update index (no
-    /// keyspace scan); each is re-checked under WATCH, so several sweepers on
-    /// several hosts expire each session exactly once.
-    /// - Parameters:
-    ///   - idle: How long without an update makes a session idle.
-    ///   - limit: The most sessions examined in this sweep.
-    /// - Returns: The sessions this call expired.
-    /// - Throws: ``OpsCoreError`` `redis`.
-    public func expireIdleSessions(idleFor idle: Duration, limit: Int = 100) throws(OpsCoreError) -> [Session] {
-        let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
-        var expired: [Session] = []
-        for id in try store.idleCandidates(idleFor: idle, limit: limit) {
-            var didExpire = false
-            var isFrozen = false
-            do {
-                let session = try store.modify(id) { current, now throws(OpsCoreError) in
-                    didExpire = false
-                    isFrozen = current.status.isFinal
-                    guard !current.status.isFinal,
-                          now.millisecondsSince1970 - current.lastUpdatedTime.millisecondsSince1970 >= idleMilliseconds
-                    else { return nil }
-                    var next = current
-                    next.status = .expired
-                    didExpire = true
-                    return self.change(from: current, to: next, changed: [SessionHash.status], at: now, kind: .expired)
-                }
-                if didExpire { expired.append(session) }
-                // A frozen session left in the idle index (e.g. written by another tool)
-                // is dropped from it so that it does not hold the head of the index.
-                if isFrozen { try store.forgetIdle(id) }
-            } catch .sessionNotFound {
-                try store.forgetIdle(id)
-            } catch .corruptSession(let key, let field, _) {
-                // A corrupt hash cannot be expired; drop it from the idle index so it
-                // does not hold the head of the index for ever. It stays readable as corrupt.
-                logger.debug("idle sweep skipped a corrupt session", metadata: ["key": "\(key)", "field": "\(field)"])
-                try store.forgetIdle(id)
-            }
-            if didExpire { logger.debug("session expired", metadata: ["session_id": "\(id)"]) }
-        }
-        return expired
-    }
-
     /// Builds the committed form of a change: version +1, last update now, the event.
-    private func change(from current: Session, to next: Session, changed: [String], at now: Timestamp, kind: SessionEvent.Kind) -> SessionChange {
+    func change(from current: Session, to next: Session, changed: [String], at now: Timestamp, kind: SessionEvent.Kind) -> SessionChange {
         var next = next
         next.version = current.version + 1
         next.lastUpdatedTime = max(now, current.lastUpdatedTime)
