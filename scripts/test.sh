@@ -27,7 +27,10 @@ step "Redis client and JSON tests under the address sanitizer (leaks included)"
 swift build --build-tests --sanitize=address --scratch-path .build-asan 2>&1 | grep -E 'error|warning:' | grep -v "Cannot export local symbol '__asan" || true
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
 LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-suppressions.txt" \
-  swift test --skip-build --sanitize=address --scratch-path .build-asan --filter 'RedisTests|JSON' || status=1
+  swift test --skip-build --sanitize=address --scratch-path .build-asan --filter 'RedisTests\.|OpsCoreTests\.JSON|OpsCoreTests\.Fuzz' || status=1
+
+step "a shorter soak of the worker under the address sanitizer (no leak, no report)"
+scripts/asan-soak.sh .build-asan/debug/opscore || status=1
 
 if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
   step "multi-host test (network namespaces)"

@@ -13,18 +13,14 @@ import Glibc
 /// again, reporting ``RedisSubscriberEvent/disconnected(_:)`` and then
 /// ``RedisSubscriberEvent/subscribed(afterReconnect:)``.
 public final class RedisSubscriber: @unchecked Sendable {
-    // @unchecked Sendable: `isStopped` is guarded by `lock`; the connection lives only
-    // on the subscriber thread; the pipe's write end is only written, which is thread safe.
+    // @unchecked Sendable: every mutable state lives in `control`, which locks it; the
+    // connection lives only on the subscriber thread.
     private let configuration: RedisConfiguration
     private let channels: [String]
     private let patterns: [String]
     private let reconnectDelay: Duration
     private let continuation: AsyncStream<RedisSubscriberEvent>.Continuation
-    private let lock = NSLock()
-    private var isStopped = false
-    private var started = false
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    private let control = SubscriberControl()
 
     /// Events, in order. The stream finishes after ``stop()``.
     public let events: AsyncStream<RedisSubscriberEvent>
@@ -41,25 +37,14 @@ public final class RedisSubscriber: @unchecked Sendable {
         self.patterns = patterns
         self.reconnectDelay = reconnectDelay
         (events, continuation) = AsyncStream.makeStream(of: RedisSubscriberEvent.self, bufferingPolicy: .unbounded)
-        var fds: [Int32] = [0, 0]
-        if pipe(&fds) != 0 { fds = [-1, -1] }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
-        _ = fcntl(wakeRead, F_SETFL, fcntl(wakeRead, F_GETFL) | O_NONBLOCK)
-    }
-
-    deinit {
-        close(wakeRead)
-        close(wakeWrite)
+        // The stream's consumer going away stops the thread; the handler holds only
+        // the control, so there is no cycle through the continuation.
+        continuation.onTermination = { [control] _ in _ = control.stop() }
     }
 
     /// Starts the subscriber thread. Returns at once.
     public func start() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !started, !isStopped else { return }
-        started = true
-        continuation.onTermination = { [weak self] _ in self?.stop() }
+        guard control.markStarted() else { return }
         let thread = Thread { [self] in run() }
         thread.name = "redis-subscriber"
         thread.start()
@@ -68,22 +53,11 @@ public final class RedisSubscriber: @unchecked Sendable {
     /// Stops the subscriber: the thread ends, the connection closes and ``events`` finishes.
     /// Returns at once; safe to call more than once and from any thread.
     public func stop() {
-        lock.lock()
-        let wasStopped = isStopped
-        isStopped = true
-        let wasStarted = started
-        lock.unlock()
-        guard !wasStopped else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
-        if !wasStarted { continuation.finish() }
+        let (wasStopped, wasStarted) = control.stop()
+        if !wasStopped && !wasStarted { continuation.finish() }
     }
 
-    private var stopped: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return isStopped
-    }
+    private var stopped: Bool { control.isStopped }
 
     private func run() {
         var hadConnection = false
@@ -143,7 +117,7 @@ public final class RedisSubscriber: @unchecked Sendable {
 
     /// Waits until the socket is readable (returns `false`) or `stop()` was called (returns `true`).
     private func waitForWakeUp(fileDescriptor: Int32, timeout: Duration?) -> Bool {
-        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        var fds = [pollfd(fd: control.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
         if fileDescriptor >= 0 { fds.append(pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)) }
         let milliseconds = timeout.map { Int32($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? -1
         while true {

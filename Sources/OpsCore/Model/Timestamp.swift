@@ -47,7 +47,19 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Parses exactly the form `YYYY-MM-DDTHH:MM:SS.mmmZ` (years 0000–9999).
     /// - Returns: `nil` for any other text or an impossible date.
     public init?(iso8601 bytes: some Collection<UInt8>) {
-        let text = Array(bytes)
+        guard bytes.count == 24 else { return nil }
+        let parsed = bytes.withContiguousStorageIfAvailable(Self.parse) ?? Array(bytes).withUnsafeBufferPointer(Self.parse)
+        guard let parsed else { return nil }
+        millisecondsSince1970 = parsed
+    }
+
+    /// Where the separators of the 24-byte form stand.
+    private static let separators: [(Int, UInt8)] = [
+        (4, UInt8(ascii: "-")), (7, UInt8(ascii: "-")), (10, UInt8(ascii: "T")), (13, UInt8(ascii: ":")),
+        (16, UInt8(ascii: ":")), (19, UInt8(ascii: ".")), (23, UInt8(ascii: "Z")),
+    ]
+
+    private static func parse(_ text: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard text.count == 24 else { return nil }
         func number(_ range: Range<Int>) -> Int64? {
             var value: Int64 = 0
@@ -58,16 +70,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             }
             return value
         }
-        let separators: [(Int, Character)] = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (23, "Z")]
-        for (index, separator) in separators where text[index] != separator.asciiValue! { return nil }
+        for (index, separator) in separators where text[index] != separator { return nil }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
               let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
               let millisecond = number(20..<23),
-              (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year),
+              (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
               hour < 24, minute < 60, second < 60
         else { return nil }
-        let days = Self.days(fromCivil: year, month, day)
-        millisecondsSince1970 = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millisecond
+        let days = days(fromCivil: year, month, day)
+        return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millisecond
     }
 
     private static func daysIn(month: Int64, year: Int64) -> Int64 {
