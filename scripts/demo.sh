@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 url=${OPSCORE_REDIS_URL:-redis://127.0.0.1:6379/0}
 if ! "$bin" --redis-url "$url" --namespace opscore-demo agent list >/dev/null 2>&1; then
-  port=$((20000 + RANDOM % 20000))
+  port=$((20000 + RANDOM % 12000))
   echo "==> no Redis answers at $url; starting one on 127.0.0.1:$port for the demo"
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --daemonize yes \
     --pidfile "$work/redis.pid" --logfile "$work/redis.log"

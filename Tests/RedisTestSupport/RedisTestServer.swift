@@ -58,7 +58,7 @@ public final class RedisTestServer: @unchecked Sendable {
             let directory = FileManager.default.temporaryDirectory
                 .appendingPathComponent("opscore-redis-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let port = Int.random(in: 20_000...60_000)
+            let port = Int.random(in: 20_000...32_000)  // below Linux's ephemeral port range
             let server = RedisTestServer(
                 port: port,
                 directory: directory,
@@ -187,7 +187,13 @@ public final class RedisTestServer: @unchecked Sendable {
                 throw TestServerError("redis-server exited at start (port \(port) taken?)")
             }
             if let connection = try? RedisConnection(configuration: configuration),
-               (try? connection.send("PING")) != nil {
+               let info = try? connection.send("INFO", "server").text {
+                // Make sure the server answering is ours, not another one holding the port.
+                guard info.contains("process_id:\(process.pid)\r\n") else {
+                    process.signal(SIGKILL)
+                    process.waitForExit()
+                    throw TestServerError("port \(port) is held by another server")
+                }
                 return
             }
             usleep(20_000)
