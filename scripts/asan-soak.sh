@@ -6,11 +6,11 @@ set -euo pipefail
 bin=${1:-.build-asan/debug/opscore}
 count=${SOAK_REQUESTS:-20000}
 dir=$(mktemp -d)
-port=$((20000 + RANDOM % 12000))
-redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" --daemonize yes \
-  --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-trap 'kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=lib/private-redis.sh
+source "$(dirname "$0")/lib/private-redis.sh"
+trap 'stop_private_redis "$dir"; rm -rf "$dir"' EXIT
+start_private_redis "$dir"
+port=$REDIS_PORT
 export OPSCORE_REDIS_URL="redis://127.0.0.1:$port/0" ASAN_OPTIONS=detect_leaks=1
 "$bin" agent register soak-agent >/dev/null
 ids=()

@@ -9,24 +9,23 @@ scripts/install-deps.sh
 echo "==> building opscore"
 swift build --product opscore 2>&1 | grep -E 'error|warning:|Compiling opscore|Build complete' || true
 bin="$PWD/.build/debug/opscore"
+# shellcheck source=lib/private-redis.sh
+source scripts/lib/private-redis.sh
 
 work=$(mktemp -d)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
+  stop_private_redis "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 url=${OPSCORE_REDIS_URL:-redis://127.0.0.1:6379/0}
 if ! "$bin" --redis-url "$url" --namespace opscore-demo agent list >/dev/null 2>&1; then
-  port=$((20000 + RANDOM % 12000))
-  echo "==> no Redis answers at $url; starting one on 127.0.0.1:$port for the demo"
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --daemonize yes \
-    --pidfile "$work/redis.pid" --logfile "$work/redis.log"
-  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  url="redis://127.0.0.1:$port/0"
+  start_private_redis "$work"
+  echo "==> no Redis answers at $url; started one on 127.0.0.1:$REDIS_PORT for the demo"
+  url="redis://127.0.0.1:$REDIS_PORT/0"
 fi
 export OPSCORE_REDIS_URL="$url" OPSCORE_NAMESPACE=opscore-demo
 cli_args=()

@@ -137,14 +137,7 @@ final class RedisProbe {
 
     /// `HGETALL key` as text fields.
     func hgetall(_ key: String) throws -> [String: String] {
-        let elements = try send("HGETALL", key).array ?? []
-        var fields: [String: String] = [:]
-        var index = 0
-        while index + 1 < elements.count {
-            fields[elements[index].text ?? "?"] = elements[index + 1].text ?? "?"
-            index += 2
-        }
-        return fields
+        try connection.hashFields(key)
     }
 
     /// `HGET key field`.

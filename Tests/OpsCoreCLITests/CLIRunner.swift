@@ -1,4 +1,5 @@
 import Foundation
+import OpsCore
 import RedisTestSupport
 #if canImport(Glibc)
 import Glibc
@@ -231,18 +232,7 @@ final class CLIProcess: @unchecked Sendable {
     func write(_ bytes: [UInt8]) -> Bool {
         let descriptor = lock.withLock { stdinDescriptor }
         guard descriptor >= 0 else { return false }
-        return bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return true
-        }
+        return LineOutput.writeAll(bytes, to: descriptor)
     }
 
     /// Writes text to the child's stdin.

@@ -90,15 +90,7 @@ final class RawRedis {
 
     /// `HGETALL key` as text fields.
     func hgetall(_ key: String) throws -> [String: String] {
-        let elements = try send("HGETALL", key).array ?? []
-        var fields: [String: String] = [:]
-        var index = 0
-        while index + 1 < elements.count {
-            let name = String(decoding: elements[index].bytes ?? [], as: UTF8.self)
-            fields[name] = String(decoding: elements[index + 1].bytes ?? [], as: UTF8.self)
-            index += 2
-        }
-        return fields
+        try connection.hashFields(key)
     }
 
     /// `EXISTS key == 1`.

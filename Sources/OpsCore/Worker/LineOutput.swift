@@ -12,7 +12,14 @@ public enum LineOutput {
     public static func write(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
         var line = bytes
         line.append(UInt8(ascii: "\n"))
-        return line.withUnsafeBytes { raw in
+        return writeAll(line, to: descriptor)
+    }
+
+    /// Writes all of `bytes` to `descriptor`, retrying short writes and `EINTR`.
+    /// - Returns: `false` when the bytes could not all be written.
+    @discardableResult
+    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
+        bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
