@@ -77,13 +77,6 @@ public struct RedisCommand: Sendable, Hashable {
         lengths.append(storage.count - before)
     }
 
-    /// Adds one argument at the end.
-    public mutating func append(_ argument: any RedisArgument) {
-        let before = storage.count
-        argument.appendRedisBytes(to: &storage)
-        lengths.append(storage.count - before)
-    }
-
     /// The command name followed by its arguments, each as its own byte array.
     public var arguments: [[UInt8]] {
         var result: [[UInt8]] = []

@@ -41,10 +41,6 @@ public final class RedisConnectionPool: @unchecked Sendable {
         self.size = max(1, size)
     }
 
-    deinit {
-        idle.removeAll()
-    }
-
     /// Lends a connection to `body` and takes it back afterwards. Blocks.
     /// - Parameter body: Work on the connection; it must not keep the connection.
     /// - Returns: What `body` returns.
@@ -54,26 +50,21 @@ public final class RedisConnectionPool: @unchecked Sendable {
     @discardableResult
     public func withConnection<Result>(_ body: (RedisConnection) throws -> Result) throws -> Result {
         var (connection, wasIdle) = try borrow(preferIdle: true)
-        var before = connection.roundTrips
-        do {
-            let result = try body(connection)
-            giveBack(connection, roundTripsBefore: before)
-            return result
-        } catch let error as RedisError where error.isSafeToRetry && error.kind != .timeout && wasIdle && connection.isBroken {
-            giveBack(connection, roundTripsBefore: before)
-            (connection, wasIdle) = try borrow(preferIdle: false)
-            before = connection.roundTrips
+        while true {
+            let before = connection.roundTrips
             do {
                 let result = try body(connection)
                 giveBack(connection, roundTripsBefore: before)
                 return result
+            } catch let error as RedisError where error.isSafeToRetry && error.kind != .timeout && wasIdle && connection.isBroken {
+                // A connection that died while idle (a restart): once more on a fresh one,
+                // which is not idle, so this happens at most once.
+                giveBack(connection, roundTripsBefore: before)
+                (connection, wasIdle) = try borrow(preferIdle: false)
             } catch {
                 giveBack(connection, roundTripsBefore: before)
                 throw error
             }
-        } catch {
-            giveBack(connection, roundTripsBefore: before)
-            throw error
         }
     }
 
