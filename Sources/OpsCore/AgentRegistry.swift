@@ -47,12 +47,6 @@ public struct AgentRegistry: Sendable {
     }
 
     private func send(_ command: RedisCommand) throws(OpsCoreError) -> RedisReply {
-        do {
-            return try pool.withConnection { try $0.send(command) }
-        } catch let error as RedisError {
-            throw .redis(error)
-        } catch {
-            throw .redis(RedisError(.unexpectedReply, "\(error)"))
-        }
+        try pool.withOpsConnection { try $0.send(command) }
     }
 }

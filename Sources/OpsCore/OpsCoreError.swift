@@ -73,14 +73,25 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Wraps any error from the Redis layer.
-    static func wrap(_ error: any Error) -> any Error {
-        if let redisError = error as? RedisError {
-            if redisError.kind == .transactionConflict {
-                return OpsCoreError.conflict(attempts: 0)
-            }
-            return OpsCoreError.redis(redisError)
+    /// Maps an error from a pooled Redis call: OpsCore's own errors pass through,
+    /// the Redis layer's become ``redis(_:)``.
+    init(mapping error: any Error) {
+        switch error {
+        case let error as OpsCoreError: self = error
+        case let error as RedisError: self = .redis(error)
+        default: self = .redis(RedisError(.unexpectedReply, "\(error)"))
         }
-        return error
+    }
+}
+
+extension RedisConnectionPool {
+    /// ``withConnection(_:)`` with its errors mapped to ``OpsCoreError``.
+    @discardableResult
+    func withOpsConnection<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
+        do {
+            return try withConnection(body)
+        } catch {
+            throw OpsCoreError(mapping: error)
+        }
     }
 }

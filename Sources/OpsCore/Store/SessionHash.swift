@@ -30,6 +30,18 @@ enum SessionHash {
         ]
     }
 
+    /// One field's raw value in an `HGETALL` reply, however corrupt the rest is.
+    static func rawField(_ name: String, in reply: RedisReply) -> [UInt8]? {
+        guard case .array(let pairs) = reply else { return nil }
+        let wanted = Array(name.utf8)
+        var index = 0
+        while index + 1 < pairs.count {
+            if pairs[index].bytes == wanted { return pairs[index + 1].bytes }
+            index += 2
+        }
+        return nil
+    }
+
     /// Reads a session from an `HGETALL` reply.
     /// - Returns: `nil` when the reply is empty (no such key).
     /// - Throws: ``OpsCoreError/corruptSession(key:field:reason:)`` naming the key and field.

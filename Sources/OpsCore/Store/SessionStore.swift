@@ -66,8 +66,7 @@ public final class SessionStore: Sendable {
             let event = SessionEvent(
                 kind: .started, sessionID: id, agentID: agentID, workflowID: workflowID, status: .active,
                 previousStatus: nil, version: 1,
-                changed: [SessionHash.sessionID, SessionHash.agentID, SessionHash.workflowID, SessionHash.status,
-                          SessionHash.startTime, SessionHash.lastUpdatedTime, SessionHash.metadata, SessionHash.version],
+                changed: SessionHash.names,
                 at: now, origin: origin)
             let commands = [
                 RedisCommand("HSET", [key] + SessionHash.fields(of: session, metadataBytes: metadataBytes)),
@@ -107,10 +106,10 @@ public final class SessionStore: Sendable {
         let key = keys.session(id)
         return try transact(
             watching: [key],
-            reading: [RedisCommand("HGETALL", key), RedisCommand("HGET", key, SessionHash.agentID), RedisCommand("TIME")]
+            reading: [RedisCommand("HGETALL", key), RedisCommand("TIME")]
         ) { replies throws(OpsCoreError) in
             if case .array(let fields) = replies[0], fields.isEmpty { throw .sessionNotFound(id) }
-            let now = try Self.time(replies[2])
+            let now = try Self.time(replies[1])
             var commands = [RedisCommand("DEL", key), RedisCommand("ZREM", keys.byUpdate, id.text)]
             let session: Session?
             do {
@@ -125,7 +124,7 @@ public final class SessionStore: Sendable {
                     status: session.status, previousStatus: session.status, version: session.version,
                     changed: [], at: now, origin: origin)
                 commands.append(RedisCommand("PUBLISH", keys.events, event.jsonBytes))
-            } else if let agentID = replies[1].text {
+            } else if let agentID = SessionHash.rawField(SessionHash.agentID, in: replies[0]).flatMap({ String(validating: $0, as: UTF8.self) }) {
                 commands.append(RedisCommand("ZREM", keys.agentSessions(agentID), id.text))
             }
             return .commit(commands) { _ in session }
@@ -217,29 +216,17 @@ public final class SessionStore: Sendable {
             }
             commitCounter.add(1, ordering: .relaxed)
             return outcome.value
-        } catch let error as OpsCoreError {
-            throw error
         } catch let error as RedisError where error.kind == .transactionConflict {
             throw .conflict(attempts: retry.maxAttempts)
-        } catch let error as RedisError {
-            throw .redis(error)
         } catch {
-            throw .redis(RedisError(.unexpectedReply, "\(error)"))
+            throw OpsCoreError(mapping: error)
         }
     }
 
     /// Runs plain commands on one pooled connection, mapping errors.
     @discardableResult
     private func run<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
-        do {
-            return try pool.withConnection(body)
-        } catch let error as OpsCoreError {
-            throw error
-        } catch let error as RedisError {
-            throw .redis(error)
-        } catch {
-            throw .redis(RedisError(.unexpectedReply, "\(error)"))
-        }
+        try pool.withOpsConnection(body)
     }
 
     /// Reads a `TIME` reply as a timestamp.
