@@ -19,10 +19,10 @@ struct AgentCommand: ParsableCommand {
         func run() throws {
             let (lifecycle, _) = try global.lifecycle()
             let added = try lifecycle.agents.register(agentIDs)
-            switch global.outputFormat {
-            case .json: Output.object(["registered": .array(agentIDs.map(JSONValue.string)), "added": .integer(Int64(added))])
-            case .text: Output.line("registered \(agentIDs.count) agent(s), \(added) new")
-            }
+            Output.result(
+                global.outputFormat,
+                json: ["registered": .array(agentIDs.map(JSONValue.string)), "added": .integer(Int64(added))],
+                text: "registered \(agentIDs.count) agent(s), \(added) new")
         }
     }
 
@@ -36,10 +36,7 @@ struct AgentCommand: ParsableCommand {
         func run() throws {
             let (lifecycle, _) = try global.lifecycle()
             guard try lifecycle.agents.remove(agentID) else { throw OpsCoreError.agentNotRegistered(agentID: agentID) }
-            switch global.outputFormat {
-            case .json: Output.object(["removed": .string(agentID)])
-            case .text: Output.line("removed \(Output.quotedIfNeeded(agentID))")
-            }
+            Output.result(global.outputFormat, json: ["removed": .string(agentID)], text: "removed \(Output.quotedIfNeeded(agentID))")
         }
     }
 
@@ -52,10 +49,7 @@ struct AgentCommand: ParsableCommand {
         func run() throws {
             let (lifecycle, _) = try global.lifecycle()
             for agentID in try lifecycle.agents.list() {
-                switch global.outputFormat {
-                case .json: Output.object(["agent_id": .string(agentID)])
-                case .text: Output.line(Output.quotedIfNeeded(agentID))
-                }
+                Output.result(global.outputFormat, json: ["agent_id": .string(agentID)], text: Output.quotedIfNeeded(agentID))
             }
         }
     }

@@ -38,6 +38,14 @@ enum Output {
         }
     }
 
+    /// Prints one result: a JSON object, or a line of text for people.
+    static func result(_ format: OutputFormat, json: @autoclosure () -> [String: JSONValue], text: @autoclosure () -> String) {
+        switch format {
+        case .json: object(json())
+        case .text: line(text())
+        }
+    }
+
     /// Prints a JSON object built from string and integer fields.
     static func object(_ fields: [String: JSONValue]) {
         line(JSONValue.object(fields).jsonBytes)

@@ -124,10 +124,7 @@ struct SessionCommand: ParsableCommand {
             let id = try SessionCommand.sessionID(sessionID)
             let (lifecycle, _) = try global.lifecycle()
             try lifecycle.deleteSession(id)
-            switch global.outputFormat {
-            case .json: Output.object(["deleted": .string(id.text)])
-            case .text: Output.line("deleted \(id)")
-            }
+            Output.result(global.outputFormat, json: ["deleted": .string(id.text)], text: "deleted \(id)")
         }
     }
 }
