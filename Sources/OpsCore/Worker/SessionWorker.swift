@@ -135,10 +135,15 @@ public final class SessionWorker: Sendable {
     }
 
     /// Reads lines until end of input or stop, polling so that stop is noticed promptly.
+    ///
+    /// A line is kept only up to one byte past ``WorkerRequest/maximumLineBytes``;
+    /// the request parser refuses such a line by its length.
     private func readLines(_ deliver: ([UInt8]) -> Void) {
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        var tooLong = false
+        func keep(_ bytes: ArraySlice<UInt8>) {
+            pending.append(contentsOf: bytes.prefix(max(0, WorkerRequest.maximumLineBytes + 1 - pending.count)))
+        }
         while !stopping.load(ordering: .relaxed) {
             var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, 200)
@@ -148,29 +153,19 @@ public final class SessionWorker: Sendable {
             if count <= 0 { break }
             var start = 0
             for index in 0..<count where buffer[index] == UInt8(ascii: "\n") {
-                if !tooLong { pending.append(contentsOf: buffer[start..<index]) }
-                deliverLine(&pending, tooLong: tooLong, deliver)
-                tooLong = false
+                keep(buffer[start..<index])
+                deliverLine(&pending, deliver)
                 start = index + 1
             }
-            if !tooLong { pending.append(contentsOf: buffer[start..<count]) }
-            if pending.count > WorkerRequest.maximumLineBytes {
-                tooLong = true
-                pending.removeAll(keepingCapacity: true)
-            }
+            keep(buffer[start..<count])
         }
         if !stopping.load(ordering: .relaxed) || !pending.isEmpty {
-            deliverLine(&pending, tooLong: tooLong, deliver)
+            deliverLine(&pending, deliver)
         }
     }
 
-    private func deliverLine(_ pending: inout [UInt8], tooLong: Bool, _ deliver: ([UInt8]) -> Void) {
+    private func deliverLine(_ pending: inout [UInt8], _ deliver: ([UInt8]) -> Void) {
         defer { pending.removeAll(keepingCapacity: true) }
-        if tooLong {
-            // Deliver an oversized marker the parser refuses with invalid_request.
-            deliver([UInt8](repeating: UInt8(ascii: " "), count: WorkerRequest.maximumLineBytes + 1))
-            return
-        }
         if pending.last == UInt8(ascii: "\r") { pending.removeLast() }
         if pending.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { return }
         deliver(pending)
