@@ -1,5 +1,6 @@
 // libFuzzer target: a session hash as another tool might have written it, fed
 // as raw RESP bytes through hiredis's own reader, then decoded as a session.
+import Foundation  // the Redis library it links against uses Foundation
 import Redis
 
 /// hiredis 0.14's reader allocates whatever element count a `*N` header claims
