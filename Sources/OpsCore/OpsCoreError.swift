@@ -19,12 +19,15 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case conflict(attempts: Int)
     /// A session hash misses a field or holds a malformed value.
     case corruptSession(key: String, field: String, reason: String)
+    /// A command inside `EXEC` failed (say, an index key of the wrong type written
+    /// by another tool) while the rest of the change committed. Never retried.
+    case partiallyApplied(command: String, key: String, reason: String)
     /// Redis could not be used: unreachable, timed out, refused credentials or permission.
     case redis(RedisError)
 
     /// The stable error code: `invalid_input`, `agent_not_registered`, `session_not_found`,
     /// `session_exists`, `invalid_transition`, `version_mismatch`, `conflict`,
-    /// `corrupt_session`, `redis_unavailable`, `redis_timeout`, `redis_denied`.
+    /// `corrupt_session`, `partially_applied`, `redis_unavailable`, `redis_timeout`, `redis_denied`.
     public var code: String {
         switch self {
         case .invalidInput: return "invalid_input"
@@ -35,6 +38,7 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .versionMismatch: return "version_mismatch"
         case .conflict: return "conflict"
         case .corruptSession: return "corrupt_session"
+        case .partiallyApplied: return "partially_applied"
         case .redis(let error):
             switch error.kind {
             case .timeout: return "redis_timeout"
@@ -55,6 +59,8 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .versionMismatch(let expected, let actual): return "version mismatch: expected \(expected), session is at \(actual)"
         case .conflict(let attempts): return "gave up after \(attempts) attempts aborted by concurrent writes"
         case .corruptSession(let key, let field, let reason): return "corrupt session \(Self.quoted(key)): field \(field) \(reason)"
+        case .partiallyApplied(let command, let key, let reason):
+            return "change partially applied: \(command) on key \(Self.quoted(key)) failed (\(reason)) after the rest of the change committed; not retried"
         case .redis(let error):
             switch error.kind {
             case .timeout: return "Redis timed out: \(error.message)"
@@ -78,6 +84,10 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
     init(mapping error: any Error) {
         switch error {
         case let error as OpsCoreError: self = error
+        case let error as RedisError where error.kind == .partiallyApplied:
+            self = .partiallyApplied(
+                command: error.failedCommand ?? "?", key: error.failedKey ?? "?",
+                reason: error.serverError?.description ?? error.message)
         case let error as RedisError: self = .redis(error)
         default: self = .redis(RedisError(.unexpectedReply, "\(error)"))
         }

@@ -27,6 +27,10 @@ extension SessionLifecycle {
     }
 
     /// The committed form of one update of `current`, or why it is refused.
+    ///
+    /// Every update bumps `version` and refreshes `last_updated_time` (it is also the
+    /// heartbeat); `status` and `metadata` are written, and named in the event's
+    /// `changed`, only when their value changes.
     private func plan(_ update: SessionUpdate, of current: Session, at now: Timestamp) throws(OpsCoreError) -> SessionChange {
         if let expected = update.expectedVersion, expected != current.version {
             throw .versionMismatch(expected: expected, actual: current.version)
@@ -39,7 +43,7 @@ extension SessionLifecycle {
                 throw .invalidTransition(from: current.status, to: status)
             }
             next.status = status
-            changed.append(SessionHash.status)
+            if status != current.status { changed.append(SessionHash.status) }
         } else if current.status.isFinal {
             throw .invalidTransition(from: current.status, to: current.status)
         }
@@ -47,9 +51,11 @@ extension SessionLifecycle {
             guard case .object(let merged) = JSONValue.object(current.metadata).merging(patch: .object(patch)) else {
                 throw .invalidInput(field: "metadata", reason: "merge did not produce an object")
             }
-            next.metadata = merged
-            changed.append(SessionHash.metadata)
-            metadataBytes = try SessionValidation.serializedMetadata(merged)
+            if merged != current.metadata {
+                metadataBytes = try SessionValidation.serializedMetadata(merged)
+                next.metadata = merged
+                changed.append(SessionHash.metadata)
+            }
         }
         var planned = change(from: current, to: next, changed: changed, at: now, kind: next.status.isEnding ? .ended : .updated)
         planned.metadataBytes = metadataBytes

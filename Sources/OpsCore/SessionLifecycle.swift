@@ -2,6 +2,8 @@ public import Logging
 public import Redis
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// The session lifecycle: start, update, get, end, delete, list and expire.
@@ -25,13 +27,17 @@ public final class SessionLifecycle: Sendable {
     ///   - pool: The connections to use.
     ///   - namespace: The key namespace, `opscore` by default.
     ///   - retry: How aborted transactions are retried.
-    ///   - origin: The host name for events; this machine's host name by default.
+    ///   - origin: The writer name for events (1 to 256 bytes, no control characters);
+    ///     this machine's host name by default.
     ///   - logger: Where debug logs go; never receives metadata contents.
+    /// - Throws: ``OpsCoreError/invalidInput(field:reason:)`` for a namespace that is not
+    ///   1 to 64 characters of `[A-Za-z0-9_.-]`, or an unusable origin.
     public init(
         pool: RedisConnectionPool, namespace: String = "opscore", retry: RedisRetryPolicy = .default,
         origin: String? = nil, logger: Logger = Logger(label: "opscore")
-    ) {
-        let keys = KeySpace(namespace: namespace)
+    ) throws(OpsCoreError) {
+        let keys = try KeySpace(namespace: namespace)
+        if let origin { try SessionValidation.checkIdentifier(origin, field: "origin") }
         store = SessionStore(pool: pool, keys: keys, retry: retry)
         agents = AgentRegistry(pool: pool, keys: keys)
         self.origin = origin ?? Self.hostName()
@@ -112,8 +118,10 @@ public final class SessionLifecycle: Sendable {
     /// - Parameters:
     ///   - agentID: The agent.
     ///   - limit: The most sessions to return (1 to 10,000).
-    /// - Throws: ``OpsCoreError`` `invalidInput`, `corruptSession`, `redis`.
-    public func listSessions(agent agentID: String, limit: Int = 100) throws(OpsCoreError) -> [Session] {
+    /// - Returns: The sessions that could be read, and one `corruptSession` error per
+    ///   hash that could not (say, written by another tool).
+    /// - Throws: ``OpsCoreError`` `invalidInput`, `redis`.
+    public func listSessions(agent agentID: String, limit: Int = 100) throws(OpsCoreError) -> SessionListing {
         try SessionValidation.checkIdentifier(agentID, field: "agent_id")
         guard (1...10_000).contains(limit) else { throw .invalidInput(field: "limit", reason: "must be from 1 to 10000") }
         return try store.list(agentID: agentID, limit: limit)

@@ -21,7 +21,7 @@ final class HiredisContext {
     /// Makes a connected context, or frees the half-made one and throws.
     private static func open(_ configuration: RedisConfiguration) throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         HiredisContext.ignoreSIGPIPEOnce
-        let connectTimeout = timeval(configuration.connectTimeout)
+        let connectTimeout = makeTimeval(configuration.connectTimeout)
         let made: UnsafeMutablePointer<redisContext>?
         switch configuration.endpoint {
         case .tcp(let host, let port):
@@ -36,7 +36,7 @@ final class HiredisContext {
             redisFree(made)
             throw error
         }
-        guard redisSetTimeout(made, timeval(configuration.commandTimeout)) == REDIS_OK else {
+        guard redisSetTimeout(made, makeTimeval(configuration.commandTimeout)) == REDIS_OK else {
             let error = error(of: made, connecting: true) ?? RedisError(.ioFailure, "could not set the socket timeout")
             redisFree(made)
             throw error
@@ -163,7 +163,7 @@ final class HiredisContext {
     }
 }
 
-private func timeval(_ duration: Duration) -> timeval {
+private func makeTimeval(_ duration: Duration) -> timeval {
     let (seconds, attoseconds) = duration.components
-    return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    return timeval(tv_sec: Int(seconds), tv_usec: .init(attoseconds / 1_000_000_000_000))
 }

@@ -89,6 +89,14 @@ public struct RedisCommand: Sendable, Hashable {
         return result
     }
 
+    /// The first argument (the key, for the commands OpsCore sends in transactions)
+    /// as text, with invalid UTF-8 replaced; `nil` when there is no argument.
+    public var firstArgumentText: String? {
+        guard lengths.count > 1 else { return nil }
+        let start = lengths[0]
+        return String(decoding: storage[start..<start + lengths[1]], as: UTF8.self)
+    }
+
     /// The command name, upper-cased, for logs and errors; arguments are never shown.
     public var name: String {
         String(decoding: storage.prefix(lengths.first ?? 0), as: UTF8.self).uppercased()

@@ -10,16 +10,30 @@ extension RedisConfiguration {
     ///   but never echoing the password.
     public init(url: String) throws(RedisError) {
         self.init()
-        let (withoutQuery, query) = RedisURL.splitQuery(url)
-        if withoutQuery.hasPrefix("unix://") {
+        let query: [(String, String)]
+        if url.hasPrefix("redis://") {
+            var rest = Substring(url.dropFirst("redis://".count))
+            // The user info ends at the last `@`: a password may hold `?` or `:`, and
+            // nothing of it may ever be read as a host, port or parameter.
+            if let at = rest.lastIndex(of: "@") {
+                try parseCredentials(rest[..<at])
+                rest = rest[rest.index(after: at)...]
+            }
+            guard !rest.contains("#") else {
+                throw RedisError(.invalidConfiguration, "a redis:// URL has no '#' part")
+            }
+            let (withoutQuery, pairs) = RedisURL.splitQuery(String(rest))
+            try parseTCP(withoutQuery)
+            query = pairs
+        } else if url.hasPrefix("unix://") {
+            let (withoutQuery, pairs) = RedisURL.splitQuery(url)
             let path = String(withoutQuery.dropFirst("unix://".count))
             guard path.hasPrefix("/") else {
                 throw RedisError(.invalidConfiguration, "unix socket URL needs an absolute path: unix:///path/to/redis.sock")
             }
             endpoint = .unixSocket(path: RedisURL.percentDecode(path) ?? path)
-        } else if withoutQuery.hasPrefix("redis://") {
-            try parseTCP(String(withoutQuery.dropFirst("redis://".count)))
-        } else if withoutQuery.hasPrefix("rediss://") {
+            query = pairs
+        } else if url.hasPrefix("rediss://") {
             throw RedisError(.invalidConfiguration, "TLS (rediss://) is not supported; use redis:// or unix://")
         } else {
             throw RedisError(.invalidConfiguration, "Redis URL must start with redis:// or unix://")
@@ -41,6 +55,29 @@ extension RedisConfiguration {
         }
     }
 
+    /// Reads `[user]:password` or a lone password; shows no part of it in any error.
+    private mutating func parseCredentials(_ credentials: Substring) throws(RedisError) {
+        guard !credentials.contains(where: { $0 == "/" || $0 == "?" || $0 == "#" || $0 == "@" }) else {
+            throw RedisError(.invalidConfiguration, "the user name and password in a Redis URL must percent-encode '/', '?', '#' and '@' (as %2F, %3F, %23, %40)")
+        }
+        if let colon = credentials.firstIndex(of: ":") {
+            let user = String(credentials[..<colon])
+            let secret = String(credentials[credentials.index(after: colon)...])
+            guard let decodedUser = RedisURL.percentDecode(user), let decodedSecret = RedisURL.percentDecode(secret) else {
+                throw RedisError(.invalidConfiguration, "credentials in Redis URL are not valid percent-encoding")
+            }
+            username = decodedUser.isEmpty ? nil : decodedUser
+            password = decodedSecret
+        } else {
+            // redis-py reads a lone `name@` as a user without password; redis-cli as a password.
+            // A lone word is taken as the password, which is what single-password servers need.
+            guard let decoded = RedisURL.percentDecode(String(credentials)) else {
+                throw RedisError(.invalidConfiguration, "credentials in Redis URL are not valid percent-encoding")
+            }
+            password = decoded.isEmpty ? nil : decoded
+        }
+    }
+
     private mutating func parseTCP(_ rest: String) throws(RedisError) {
         var hostPart = Substring(rest)
         if let slash = hostPart.firstIndex(of: "/") {
@@ -51,26 +88,6 @@ extension RedisConfiguration {
                     throw RedisError(.invalidConfiguration, "database number in Redis URL is not a non-negative integer")
                 }
                 database = number
-            }
-        }
-        if let at = hostPart.lastIndex(of: "@") {
-            let credentials = hostPart[..<at]
-            hostPart = hostPart[hostPart.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = String(credentials[..<colon])
-                let secret = String(credentials[credentials.index(after: colon)...])
-                guard let decodedUser = RedisURL.percentDecode(user), let decodedSecret = RedisURL.percentDecode(secret) else {
-                    throw RedisError(.invalidConfiguration, "credentials in Redis URL are not valid percent-encoding")
-                }
-                username = decodedUser.isEmpty ? nil : decodedUser
-                password = decodedSecret
-            } else {
-                // redis-py reads a lone `name@` as a user without password; redis-cli as a password.
-                // A lone word is taken as the password, which is what single-password servers need.
-                guard let decoded = RedisURL.percentDecode(String(credentials)) else {
-                    throw RedisError(.invalidConfiguration, "credentials in Redis URL are not valid percent-encoding")
-                }
-                password = decoded.isEmpty ? nil : decoded
             }
         }
         var host: String

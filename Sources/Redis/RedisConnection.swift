@@ -6,9 +6,11 @@
 /// from such a thread. A connection is used by one thread at a time.
 ///
 /// Once a connection has failed at the socket level (closed, timed out,
-/// protocol error) it stays failed: ``isBroken`` is `true` and every call throws.
+/// protocol error), or was abandoned because its state could not be trusted
+/// (see ``abandon(_:)``), it stays failed: ``isBroken`` is `true` and every call throws.
 public final class RedisConnection {
     private let context: HiredisContext
+    private var abandonment: RedisError?
     /// The configuration this connection was made with.
     public let configuration: RedisConfiguration
 
@@ -44,19 +46,30 @@ public final class RedisConnection {
     /// Round trips made on this connection: one per ``send(_:)`` and one per ``pipeline(_:readOnly:)``.
     public private(set) var roundTrips = 0
 
-    /// `true` once the connection has failed at the socket level; it cannot be used again.
-    public var isBroken: Bool { context.failure != nil }
+    /// `true` once the connection has failed at the socket level or was abandoned; it cannot be used again.
+    public var isBroken: Bool { abandonment != nil || context.failure != nil }
+
+    /// The error that broke this connection, or `nil` while it is usable.
+    private var failure: RedisError? { abandonment ?? context.failure }
+
+    /// Marks the connection unusable from now on: every later call throws `error`,
+    /// and a pool closes it instead of lending it again. Used when the server-side
+    /// state of the connection (an open `MULTI`, a `WATCH`) is no longer certain.
+    /// - Parameter error: What later calls throw.
+    public func abandon(_ error: RedisError) {
+        if abandonment == nil { abandonment = error }
+    }
 
     /// Sends one command and waits for its reply. Blocks.
+    ///
+    /// A socket failure is marked ``RedisError/isSafeToRetry`` when the command only
+    /// reads (``RedisCommand/isReadOnly``), so a pool retries it on a fresh connection.
     /// - Parameter command: The command.
     /// - Returns: The reply; an error reply is thrown instead.
     /// - Throws: ``RedisError`` for socket failures and error replies.
     @discardableResult
     public func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
-        if let failure = context.failure { throw failure }
-        roundTrips += 1
-        try context.append(command)
-        return try context.readReply().throwingServerError()
+        try pipeline([command], readOnly: command.isReadOnly)[0].throwingServerError()
     }
 
     /// Sends one command built from a name and arguments. Blocks.
@@ -72,11 +85,13 @@ public final class RedisConnection {
     /// - Parameters:
     ///   - commands: The commands, sent in this order.
     ///   - readOnly: Whether the commands change nothing, so that a socket failure
-    ///     is marked ``RedisError/isSafeToRetry``.
+    ///     is marked ``RedisError/isSafeToRetry``; by default, whether every command
+    ///     is ``RedisCommand/isReadOnly``.
     /// - Returns: One reply per command, in the same order.
     /// - Throws: ``RedisError`` for socket failures.
-    public func pipeline(_ commands: [RedisCommand], readOnly: Bool = false) throws(RedisError) -> [RedisReply] {
-        if var failure = context.failure {
+    public func pipeline(_ commands: [RedisCommand], readOnly: Bool? = nil) throws(RedisError) -> [RedisReply] {
+        let readOnly = readOnly ?? commands.allSatisfy(\.isReadOnly)
+        if var failure {
             failure.isSafeToRetry = readOnly
             throw failure
         }

@@ -26,8 +26,12 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let permissionDenied = Kind("permission denied")
         /// Every attempt of a WATCH/MULTI/EXEC transaction was aborted by a concurrent write.
         public static let transactionConflict = Kind("transaction conflict")
-        /// `EXEC` ran but a command inside it failed, or the server refused to queue a command.
+        /// The server refused to queue a command of a transaction, or refused `EXEC`
+        /// (`EXECABORT`): nothing of the transaction was applied.
         public static let transactionFailed = Kind("transaction failed")
+        /// `EXEC` ran, but a command inside it failed: every other command of the
+        /// transaction was applied. Never retried; see ``RedisError/failedCommand``.
+        public static let partiallyApplied = Kind("partially applied")
         /// The connection broke after `EXEC` may have been sent: the change may or may not have committed.
         public static let outcomeUnknown = Kind("outcome unknown")
         /// The configuration or URL is not usable.
@@ -49,6 +53,10 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     /// `true` when the failure happened before anything that changes data was sent,
     /// so the same work may safely be tried again on a new connection.
     public internal(set) var isSafeToRetry: Bool
+    /// For ``Kind/partiallyApplied``: the name of the command that failed inside `EXEC`.
+    public internal(set) var failedCommand: String?
+    /// For ``Kind/partiallyApplied``: the key (first argument) of that command, as text.
+    public internal(set) var failedKey: String?
 
     /// Creates an error.
     public init(_ kind: Kind, _ message: String, serverError: RedisServerError? = nil, isSafeToRetry: Bool = false) {
@@ -82,4 +90,19 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(kind): \(message)" }
+}
+
+extension RedisError {
+    /// Quotes text (a key) for a one-line message, escaping quotes, backslashes and control characters.
+    static func quoted(_ text: String) -> String {
+        var result = "'"
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "'", "\\": result += "\\" + String(scalar)
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += "\\x" + String(scalar.value, radix: 16)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "'"
+    }
 }

@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// How often, and with what pause, an aborted WATCH/MULTI/EXEC transaction is tried again.

@@ -30,7 +30,7 @@ struct BenchCommand: ParsableCommand {
             return value
         }
         let namespace = try global.resolvedNamespace() + "-bench-" + SessionID.random().text.prefix(8)
-        let runner = BenchRunner(
+        let runner = try BenchRunner(
             configuration: try global.redisConfiguration(), namespace: namespace,
             connections: connections, duration: .milliseconds(Int64(duration * 1000)))
         let format = global.outputFormat

@@ -23,6 +23,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("json or text. Default: text on a terminal, json otherwise.", valueName: "FORMAT"))
     var format: OutputFormat?
 
+    @Option(name: .long, help: ArgumentHelp("Writer name in events (`origin`). Env OPSCORE_ORIGIN. Default: the host name.", valueName: "NAME"))
+    var origin: String?
+
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     /// The resolved output format.
@@ -41,13 +44,17 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// The key namespace.
+    /// The key namespace: 1 to 64 characters of `[A-Za-z0-9_.-]`.
     func resolvedNamespace() throws -> String {
         let value = namespace ?? environment["OPSCORE_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 } ?? "opscore"
-        guard !value.isEmpty, value.utf8.count <= 128, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw CommandFailure.usage("invalid --namespace: 1 to 128 bytes without control characters")
-        }
+        try KeySpace.validate(namespace: value)  // invalid_input: exit 64
         return value
+    }
+
+    /// The writer name written as `origin` in events: the flag, the environment, or
+    /// `nil` for the host name. ``SessionLifecycle`` checks it.
+    var resolvedOrigin: String? {
+        origin ?? environment["OPSCORE_ORIGIN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Bootstraps logging to stderr once and returns the logger.
@@ -70,6 +77,7 @@ struct GlobalOptions: ParsableArguments {
     func lifecycle(poolSize: Int = 1) throws -> (SessionLifecycle, Logger) {
         let logger = try logger()
         let pool = RedisConnectionPool(configuration: try redisConfiguration(), size: poolSize)
-        return (SessionLifecycle(pool: pool, namespace: try resolvedNamespace(), logger: logger), logger)
+        let lifecycle = try SessionLifecycle(pool: pool, namespace: try resolvedNamespace(), origin: resolvedOrigin, logger: logger)
+        return (lifecycle, logger)
     }
 }

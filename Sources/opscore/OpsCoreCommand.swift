@@ -22,7 +22,7 @@ struct OpsCoreCommand: ParsableCommand {
     /// `opscore [global options] COMMAND …`: global options written before the
     /// command are moved after it, where every leaf command declares them.
     static func globalOptionsMovedLast(_ arguments: [String]) -> [String] {
-        let names: Set<String> = ["--redis-url", "--namespace", "--log-level", "--format"]
+        let names: Set<String> = ["--redis-url", "--namespace", "--log-level", "--format", "--origin"]
         var leading: [String] = []
         var index = 0
         while index < arguments.count {
@@ -44,9 +44,14 @@ struct OpsCoreCommand: ParsableCommand {
     }
 
     static func main() {
+        // A reader that went away must give EPIPE on write, not kill the process.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot(Self.globalOptionsMovedLast(Array(CommandLine.arguments.dropFirst())))
             try command.run()
+        } catch let code as ExitCode {
+            // The command already wrote its error lines (e.g. `session list` with corrupt sessions).
+            Foundation.exit(code.rawValue)
         } catch let failure as CommandFailure {
             failure.exit()
         } catch let error as OpsCoreError {

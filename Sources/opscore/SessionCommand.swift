@@ -104,12 +104,16 @@ struct SessionCommand: ParsableCommand {
         func run() throws {
             guard (1...10_000).contains(limit) else { throw CommandFailure.usage("invalid --limit: use 1 to 10000") }
             let (lifecycle, _) = try global.lifecycle()
-            for session in try lifecycle.listSessions(agent: agentID, limit: limit) {
+            let listing = try lifecycle.listSessions(agent: agentID, limit: limit)
+            for session in listing.sessions {
                 switch global.outputFormat {
                 case .json: Output.session(session, format: .json)
                 case .text: Output.line("\(session.id)  \(session.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  v\(session.version)  \(session.startTime)  \(Output.quotedIfNeeded(session.workflowID))")
                 }
             }
+            // The readable sessions are printed; each corrupt one gets its own error line.
+            for error in listing.corrupt { Output.diagnostic("error: \(error)") }
+            if !listing.corrupt.isEmpty { throw ExitCode(1) }
         }
     }
 

@@ -24,13 +24,13 @@ struct WatchCommand: ParsableCommand {
     func run() throws {
         let sessionFilter = try sessionID.map(SessionCommand.sessionID)
         let logger = try global.logger()
-        let keys = KeySpace(namespace: try global.resolvedNamespace())
+        let keys = try KeySpace(namespace: try global.resolvedNamespace())
         let subscriber = RedisSubscriber(configuration: try global.redisConfiguration(), channels: [keys.eventsChannel], reconnectDelay: .seconds(2))
         let format = global.outputFormat
         let failure = Mutex<OpsCoreError?>(nil)
         let done = DispatchSemaphore(value: 0)
         let agentFilter = agentID
-        let trap = SignalTrap { _ in subscriber.stop() }
+        let trap = SignalTrap { _, _ in subscriber.stop() }
         Task.detached {
             var everSubscribed = false
             var outage = false

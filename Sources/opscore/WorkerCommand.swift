@@ -13,7 +13,9 @@ struct WorkerCommand: ParsableCommand {
             with op start (agent_id, workflow_id, metadata, optional session_id), update (status, metadata, \
             expected_version), end (status), get, delete or register_agent (agent_id). Replies: \
             {"id":"7","ok":true,"session":{…}} or {"id":"7","ok":false,"error":{"code":…,"message":…}}. \
-            At end of input, or on SIGINT/SIGTERM, it finishes the requests already read and exits 0.
+            At end of input it finishes every request and exits 0. On SIGINT/SIGTERM it stops reading, \
+            finishes the requests already read within --drain-timeout and exits 0 (1 when the drain \
+            timeout ran out first); a second SIGINT/SIGTERM exits at once.
 
             Example: printf '%s\\n' '{"id":1,"op":"register_agent","agent_id":"a"}' | opscore worker --concurrency 4
             """)
@@ -21,6 +23,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Requests in flight at once (1 to 256).") var concurrency: Int = 4
     @Option(name: .customLong("expire-after"), help: "Expire active/paused sessions not updated for this many seconds.") var expireAfter: Double?
     @Option(name: .customLong("sweep-interval"), help: "Seconds between idle sweeps (default: a quarter of --expire-after, 0.1 to 5).") var sweepInterval: Double?
+    @Option(name: .customLong("drain-timeout"), help: "After SIGINT/SIGTERM, seconds to finish requests already read.") var drainTimeout: Double = 10
 
     func run() throws {
         guard (1...256).contains(concurrency) else { throw CommandFailure.usage("invalid --concurrency: use 1 to 256") }
@@ -30,17 +33,26 @@ struct WorkerCommand: ParsableCommand {
         if let sweepInterval, !(sweepInterval > 0 && sweepInterval < 86_400) {
             throw CommandFailure.usage("invalid --sweep-interval: a positive number of seconds")
         }
+        guard drainTimeout >= 0 && drainTimeout < 86_400 else {
+            throw CommandFailure.usage("invalid --drain-timeout: a number of seconds from 0")
+        }
         let (lifecycle, logger) = try global.lifecycle(poolSize: concurrency + (expireAfter == nil ? 0 : 1))
         let expire = expireAfter.map { Duration.milliseconds(Int64($0 * 1000)) }
         let interval = sweepInterval ?? min(5, max(0.1, (expireAfter ?? 20) / 4))
         let worker = SessionWorker(
             lifecycle: lifecycle, concurrency: concurrency, expireAfter: expire,
-            sweepInterval: .milliseconds(Int64(interval * 1000)), logger: logger)
-        let trap = SignalTrap { _ in
+            sweepInterval: .milliseconds(Int64(interval * 1000)), drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
+            logger: logger)
+        let trap = SignalTrap { number, count in
+            if count > 1 {
+                logger.warning("second signal; exiting without waiting")
+                _exit(128 + number)
+            }
             logger.info("signal received; finishing requests in flight")
             worker.stop()
         }
-        worker.run()
+        let summary = worker.run()
         withExtendedLifetime(trap) {}
+        if !summary.drained { Foundation.exit(1) }
     }
 }

@@ -75,7 +75,7 @@ struct CLIFixture: Sendable {
 
     /// A lifecycle in this namespace, for preparing state without the CLI.
     func lifecycle(poolSize: Int = 1) -> SessionLifecycle {
-        SessionLifecycle(pool: RedisConnectionPool(configuration: server.configuration, size: poolSize), namespace: namespace)
+        try! SessionLifecycle(pool: RedisConnectionPool(configuration: server.configuration, size: poolSize), namespace: namespace)
     }
 }
 

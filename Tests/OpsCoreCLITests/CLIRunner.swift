@@ -3,6 +3,8 @@ import OpsCore
 import RedisTestSupport
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 // Runs the `opscore` binary as a child process with pipes on stdin, stdout and
@@ -151,7 +153,7 @@ final class CLIProcess: @unchecked Sendable {
 
     /// Writing to a pipe whose reader exited must fail with EPIPE, not kill the test runner.
     private static let ignoreSIGPIPE: Void = {
-        _ = Glibc.signal(SIGPIPE, SIG_IGN)
+        ignoreSignal(SIGPIPE)
     }()
 
     /// Serializes pipe creation and spawning, so that no child started by this
@@ -220,7 +222,7 @@ final class CLIProcess: @unchecked Sendable {
     deinit {
         closeStdin()
         if exitStatus == nil {
-            _ = Glibc.kill(pid, SIGKILL)
+            sendSignal(SIGKILL, to: pid)
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         }
@@ -252,7 +254,7 @@ final class CLIProcess: @unchecked Sendable {
     /// Sends a signal, if the child has not been reaped.
     func signal(_ number: Int32) {
         lock.withLock {
-            if exitStatus == nil { _ = Glibc.kill(pid, number) }
+            if exitStatus == nil { sendSignal(number, to: pid) }
         }
     }
 

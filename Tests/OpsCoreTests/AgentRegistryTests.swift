@@ -54,7 +54,7 @@ import Testing
             let start = attempt { () throws(OpsCoreError) in try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf") }
             return (session, removed, start, try lifecycle.getSession(session.id),
                     try lifecycle.updateSession(session.id, SessionUpdate(status: .paused)),
-                    try lifecycle.listSessions(agent: fixture.agent),
+                    try lifecycle.listSessions(agent: fixture.agent).sessions,
                     try raw.zcard(fixture.agentIndexKey()))
         }
         #expect(removed)

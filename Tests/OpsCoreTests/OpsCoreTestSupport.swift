@@ -197,15 +197,15 @@ struct OpsFixture: Sendable {
             let server = try sharedServer()
             let namespace = RedisTestServer.uniquePrefix(name)
             let pool = RedisConnectionPool(configuration: server.configuration, size: poolSize)
-            let lifecycle = SessionLifecycle(pool: pool, namespace: namespace, origin: "origin-\(namespace)")
+            let lifecycle = try SessionLifecycle(pool: pool, namespace: namespace, origin: "origin-\(namespace)")
             if register { try lifecycle.agents.register([agent]) }
-            return OpsFixture(server: server, namespace: namespace, keys: KeySpace(namespace: namespace), lifecycle: lifecycle, agent: agent)
+            return OpsFixture(server: server, namespace: namespace, keys: try KeySpace(namespace: namespace), lifecycle: lifecycle, agent: agent)
         }
     }
 
     /// Another lifecycle on the same namespace with a pool (and so connections) of its own.
     func makeLifecycle(poolSize: Int = 1, origin: String? = nil, retry: RedisRetryPolicy = .default) -> SessionLifecycle {
-        SessionLifecycle(
+        try! SessionLifecycle(
             pool: RedisConnectionPool(configuration: server.configuration, size: poolSize),
             namespace: namespace, retry: retry, origin: origin ?? lifecycle.origin)
     }

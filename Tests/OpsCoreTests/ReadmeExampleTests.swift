@@ -12,7 +12,7 @@ import Testing
         let paused = try await onOwnThread { () -> Session in
             // From the README, with the URL and namespace of the test server:
             let pool = RedisConnectionPool(configuration: try RedisConfiguration(url: url), size: 8)
-            let sessions = SessionLifecycle(pool: pool, namespace: namespace)
+            let sessions = try SessionLifecycle(pool: pool, namespace: namespace)
             try sessions.agents.register(["build-bot"])
             let session = try sessions.startSession(agentID: "build-bot", workflowID: "nightly", metadata: ["branch": "main"])
             return try sessions.updateSession(session.id, SessionUpdate(status: .paused, metadataPatch: ["step": 3]))

@@ -120,7 +120,7 @@ import Testing
         let fixture = try await OpsFixture.make("events-origin")
         let events = try await fixture.subscribe()
         defer { events.stop() }
-        let hostDefault = SessionLifecycle(pool: fixture.pool, namespace: fixture.namespace)
+        let hostDefault = try SessionLifecycle(pool: fixture.pool, namespace: fixture.namespace)
         let other = fixture.makeLifecycle(origin: "host-b")
         try await onOwnThread {
             _ = try hostDefault.startSession(agentID: fixture.agent, workflowID: "wf")

@@ -58,8 +58,8 @@ import Testing
             setup.ended = ended
 
             setup.sweepStart = try raw.timeMilliseconds()
-            let expired = try lifecycle.expireIdleSessions(idleFor: .seconds(60))
-            let secondSweep = try lifecycle.expireIdleSessions(idleFor: .seconds(60))
+            let expired = try lifecycle.expireIdleSessions(idleFor: .seconds(60)).expired
+            let secondSweep = try lifecycle.expireIdleSessions(idleFor: .seconds(60)).expired
             var hashes: [SessionID: [String: String]] = [:]
             for id in setup.idle.map(\.id) + setup.fresh + [touched, staleIndex, ended] {
                 hashes[id] = try raw.hgetall(fixture.sessionKey(id))
@@ -110,9 +110,9 @@ import Testing
                 ids.append(id)
             }
             return (ids,
-                    try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2),
-                    try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2),
-                    try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2))
+                    try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2).expired,
+                    try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2).expired,
+                    try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2).expired)
         }
         #expect(first.map(\.id) == Array(ids.prefix(2)))
         #expect(second.map(\.id) == [ids[2]])
@@ -137,7 +137,7 @@ import Testing
             // Start both sweeps together.
             ready.increment()
             while ready.value < 2 { sleepOnThread(microseconds: 20) }
-            return try sweepers[index].expireIdleSessions(idleFor: .seconds(60)).map(\.id)
+            return try sweepers[index].expireIdleSessions(idleFor: .seconds(60)).expired.map(\.id)
         }
         let all = results[0] + results[1]
         let (versions, byUpdate) = try await fixture.run { _, raw in
@@ -165,11 +165,11 @@ import Testing
         let (first, before, second, after) = try await fixture.run { lifecycle, raw in
             let id = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf").id
             try Self.backdate(id, by: 120, raw: raw, fixture: fixture)
-            let first = try lifecycle.expireIdleSessions(idleFor: .seconds(60))
+            let first = try lifecycle.expireIdleSessions(idleFor: .seconds(60)).expired
             // The stale candidate list of the other sweeper.
             try raw.send("ZADD", fixture.byUpdateKey, 1_000, id.text)
             let before = try raw.hgetall(fixture.sessionKey(id))
-            let second = try lifecycle.expireIdleSessions(idleFor: .seconds(60))
+            let second = try lifecycle.expireIdleSessions(idleFor: .seconds(60)).expired
             return (first, before, second, try raw.hgetall(fixture.sessionKey(id)))
         }
         #expect(first.count == 1)
@@ -196,7 +196,7 @@ import Testing
             let idle = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf").id
             try Self.backdate(idle, by: 120, raw: raw, fixture: fixture)
             var sweeps: [[SessionID]] = []
-            for _ in 0..<3 { sweeps.append(try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2).map(\.id)) }
+            for _ in 0..<3 { sweeps.append(try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2).expired.map(\.id)) }
             return (frozen, idle, sweeps, try raw.hgetall(fixture.sessionKey(idle))["status"], before,
                     try frozen.map { try raw.hgetall(fixture.sessionKey($0)) })
         }
@@ -219,7 +219,7 @@ import Testing
             let idle = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf").id
             try Self.backdate(idle, by: 120, raw: raw, fixture: fixture)
             var sweeps: [[SessionID]] = []
-            for _ in 0..<3 { sweeps.append(try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2).map(\.id)) }
+            for _ in 0..<3 { sweeps.append(try lifecycle.expireIdleSessions(idleFor: .seconds(60), limit: 2).expired.map(\.id)) }
             return (idle, sweeps, try raw.hgetall(fixture.sessionKey(idle))["status"],
                     try corrupt.map { try raw.hgetall(fixture.sessionKey($0)) })
         }

@@ -11,7 +11,7 @@ import Testing
         let session = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf", metadata: ["m": 1])
         if status == .expired {
             sleepOnThread(milliseconds: 3)
-            let expired = try lifecycle.expireIdleSessions(idleFor: .milliseconds(1))
+            let expired = try lifecycle.expireIdleSessions(idleFor: .milliseconds(1)).expired
             guard expired.map(\.id) == [session.id] else { throw TestServerError("sweep expired \(expired.map(\.id))") }
             return expired[0]
         }

@@ -425,10 +425,10 @@ import Testing
             try lifecycle.agents.register(["other"])
             _ = try lifecycle.startSession(agentID: "other", workflowID: "wf")
             return (started,
-                    try lifecycle.listSessions(agent: fixture.agent),
-                    try lifecycle.listSessions(agent: fixture.agent, limit: 3),
-                    try lifecycle.listSessions(agent: fixture.agent, limit: 1),
-                    try lifecycle.listSessions(agent: "nobody"),
+                    try lifecycle.listSessions(agent: fixture.agent).sessions,
+                    try lifecycle.listSessions(agent: fixture.agent, limit: 3).sessions,
+                    try lifecycle.listSessions(agent: fixture.agent, limit: 1).sessions,
+                    try lifecycle.listSessions(agent: "nobody").sessions,
                     try raw.zrangeWithScores(fixture.agentIndexKey()))
         }
         let newestFirst = Array(started.reversed())
@@ -447,10 +447,10 @@ import Testing
             let session = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf")
             try raw.send("ZADD", fixture.agentIndexKey(), session.startTime.millisecondsSince1970 + 10, orphan.text)
             return (session,
-                    try lifecycle.listSessions(agent: fixture.agent, limit: 10),
-                    attempt { () throws(OpsCoreError) in try lifecycle.listSessions(agent: fixture.agent, limit: 0) },
-                    attempt { () throws(OpsCoreError) in try lifecycle.listSessions(agent: fixture.agent, limit: 10_001) },
-                    attempt { () throws(OpsCoreError) in try lifecycle.listSessions(agent: "bad\nagent") })
+                    try lifecycle.listSessions(agent: fixture.agent, limit: 10).sessions,
+                    attempt { () throws(OpsCoreError) in try lifecycle.listSessions(agent: fixture.agent, limit: 0).sessions },
+                    attempt { () throws(OpsCoreError) in try lifecycle.listSessions(agent: fixture.agent, limit: 10_001).sessions },
+                    attempt { () throws(OpsCoreError) in try lifecycle.listSessions(agent: "bad\nagent").sessions })
         }
         #expect(listed == [session])
         #expect(zero.failure?.invalidField == "limit")

@@ -23,7 +23,7 @@ import Testing
                 try lifecycle.updateSession(session.id, SessionUpdate(metadataPatch: ["b": 2], expectedVersion: 2))
             }
             _ = try measure("get") { try lifecycle.getSession(session.id) }
-            _ = try measure("list") { try lifecycle.listSessions(agent: fixture.agent) }
+            _ = try measure("list") { try lifecycle.listSessions(agent: fixture.agent).sessions }
             _ = try measure("end") { try lifecycle.endSession(session.id) }
             try measure("delete") { try lifecycle.deleteSession(session.id) }
             _ = try measure("register") { try lifecycle.agents.register(["x"]) }

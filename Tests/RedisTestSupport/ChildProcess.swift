@@ -1,6 +1,8 @@
 import Foundation
 #if canImport(Glibc)
 public import Glibc
+#elseif canImport(Darwin)
+public import Darwin
 #endif
 
 /// A child process started with `posix_spawn` and reaped with `waitpid`.
@@ -35,7 +37,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Sends a signal to the process, if it is still running.
     public func signal(_ number: Int32) {
         lock.withLock {
-            if exitStatus == nil { _ = Glibc.kill(pid, number) }
+            if exitStatus == nil { sendSignal(number, to: pid) }
         }
     }
 

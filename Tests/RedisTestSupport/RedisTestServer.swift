@@ -1,6 +1,10 @@
 public import Foundation
 public import Redis
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A real `redis-server` process for tests: its own port, its own temporary
 /// directory, no persistence unless asked for. Started by ``start(options:)``,
@@ -101,7 +105,7 @@ public final class RedisTestServer: @unchecked Sendable {
                 // Static values are never deinitialized: stop the shared server at exit.
                 sharedPID = server.lock.withLock { server.process?.pid } ?? 0
                 atexit {
-                    if RedisTestServer.sharedPID > 0 { Glibc.kill(RedisTestServer.sharedPID, SIGKILL) }
+                    if RedisTestServer.sharedPID > 0 { sendSignal(SIGKILL, to: RedisTestServer.sharedPID) }
                 }
             }
             sharedServer = server

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 public import Glibc
+#elseif canImport(Darwin)
+public import Darwin
+#endif
 
 /// Starts `path` with `posix_spawn`, giving the child an empty signal mask and
 /// default SIGPIPE, SIGTERM, SIGINT and SIGHUP handling.
@@ -35,4 +39,15 @@ public struct SpawnError: Error, CustomStringConvertible {
     /// The error number `posix_spawn` returned.
     public let code: Int32
     public var description: String { String(cString: strerror(code)) }
+}
+
+/// `kill(2)`, under a name that methods called `kill` or `signal` do not shadow.
+@discardableResult
+public func sendSignal(_ number: Int32, to pid: pid_t) -> Int32 {
+    kill(pid, number)
+}
+
+/// `signal(2)` with `SIG_IGN`, under a name that methods called `signal` do not shadow.
+public func ignoreSignal(_ number: Int32) {
+    _ = signal(number, SIG_IGN)
 }

@@ -41,6 +41,8 @@ import Testing
     @Test(arguments: [
         "http://localhost", "redis://host:0", "redis://host:99999", "redis://host/x",
         "unix://relative.sock", "redis://host?timeout=-1", "redis://host?bogus=1", "rediss://host",
+        "redis://host?timeout=0", "redis://host?connect_timeout=0", "redis://host?timeout=nan", "redis://host?timeout",
+        "redis://host#fragment",
     ])
     func refusesMalformedURLs(url: String) {
         #expect(throws: RedisError.self) { try RedisConfiguration(url: url) }
@@ -57,5 +59,28 @@ import Testing
         } catch {
             #expect(!"\(error)".contains("hunter2"))
         }
+    }
+
+    @Test(arguments: [
+        "redis://u:12345?secret@host", "redis://u:12345/secret@host", "redis://u:12345#secret@host",
+        "redis://12345?secret@host:6379/0", "redis://u:12345?secret@host?bogus=1",
+    ])
+    func anErrorNeverShowsAnyPartOfTheUserInfo(url: String) {
+        do {
+            let configuration = try RedisConfiguration(url: url)
+            Issue.record("\(url) must be refused, not read as \(configuration)")
+        } catch {
+            let text = "\(error)"
+            #expect(!text.contains("12345"))
+            #expect(!text.contains("secret"))
+            #expect(text.contains("percent-encode"))
+        }
+    }
+
+    @Test func aPercentEncodedQuestionMarkInThePasswordIsRead() throws {
+        let configuration = try RedisConfiguration(url: "redis://u:12345%3Fsecret@host:7000?timeout=2")
+        #expect(configuration.password == "12345?secret")
+        #expect(configuration.endpoint == .tcp(host: "host", port: 7000))
+        #expect(configuration.commandTimeout == .seconds(2))
     }
 }

@@ -82,6 +82,34 @@ import Testing
         }
     }
 
+    @Test func aSingleReadSentWithSendIsRetriedOnAConnectionARestartBroke() async throws {
+        let server = try RedisTestServer.start()
+        defer { server.stop() }
+        let pool = RedisConnectionPool(configuration: server.configuration, size: 2)
+        try await onOwnThread {
+            try pool.withConnection { try $0.send("SADD", "agents", "a") }
+            server.stop()
+            try server.restart()
+            // Both pooled connections are stale; each read still succeeds the first time.
+            for _ in 0..<3 {
+                #expect(try pool.withConnection { try $0.send("SMEMBERS", "agents") } == .array([]))
+            }
+        }
+    }
+
+    @Test func aWriteIsNotRetriedOnAConnectionARestartBroke() async throws {
+        let server = try RedisTestServer.start()
+        defer { server.stop() }
+        let pool = RedisConnectionPool(configuration: server.configuration, size: 1)
+        try await onOwnThread {
+            try pool.withConnection { try $0.send("PING") }
+            server.stop()
+            try server.restart()
+            #expect(throws: RedisError.self) { try pool.withConnection { try $0.send("INCR", "counter") } }
+            #expect(try pool.withConnection { try $0.send("GET", "counter") } == .null)
+        }
+    }
+
     @Test func closedPoolRefusesBorrows() async throws {
         let server = try RedisTestServer.shared()
         let pool = RedisConnectionPool(configuration: server.configuration, size: 1)

@@ -48,25 +48,78 @@ import Testing
         #expect(error?.kind == .transactionConflict)
     }
 
-    @Test func errorInsideExecIsReportedAsTransactionFailure() async throws {
+    @Test func aCommandFailingInsideExecIsReportedAsPartiallyAppliedNamingCommandAndKey() async throws {
         let server = try RedisTestServer.shared()
         let key = RedisTestServer.uniquePrefix()
         try await onOwnThread {
             let connection = try server.connect()
             try connection.send("SET", key, "text")
+            var attempts = 0
             do {
                 _ = try connection.transaction(watching: [Array(key.utf8)], reading: []) { _ in
-                    .commit([RedisCommand("INCR", key), RedisCommand("SET", key + ":other", "x")]) { _ in () }
+                    attempts += 1
+                    return .commit([RedisCommand("SET", key + ":other", "x"), RedisCommand("INCR", key)]) { _ in () }
                 }
                 Issue.record("INCR on text should fail inside EXEC")
             } catch let error as RedisError {
-                #expect(error.kind == .transactionFailed)
+                #expect(error.kind == .partiallyApplied)
+                #expect(error.failedCommand == "INCR")
+                #expect(error.failedKey == key)
                 #expect(error.serverError?.code == "ERR")
-                #expect(error.message.contains("INCR"))
+                #expect(error.message.contains("INCR on key '\(key)'"))
             }
+            #expect(attempts == 1, "a partly applied transaction is never retried")
             // Redis ran the other command: EXEC is not a rollback.
             #expect(try connection.send("GET", key + ":other").text == "x")
             #expect(try connection.send("PING") == .status("PONG"))
+        }
+    }
+
+    @Test func aRefusedMultiLetsNoWriteThroughAndTheConnectionIsNotReused() async throws {
+        let server = try RedisTestServer.shared()
+        let key = RedisTestServer.uniquePrefix("nomulti")
+        let user = RedisTestServer.uniquePrefix("user")
+        try await onOwnThread {
+            let admin = try server.connect()
+            try admin.send("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-multi")
+            defer { _ = try? admin.send("ACL", "DELUSER", user) }
+            try admin.send("SET", key, "before")
+            var configuration = server.configuration
+            configuration.username = user
+            configuration.password = "pw"
+            let pool = RedisConnectionPool(configuration: configuration, size: 1)
+            let firstClient = try pool.withConnection { try $0.send("CLIENT", "ID").integer }
+            do {
+                try pool.withConnection { connection in
+                    _ = try connection.transaction(watching: [Array(key.utf8)], reading: [RedisCommand("GET", key)]) { _ in
+                        .commit([RedisCommand("SET", key, "written outside MULTI")]) { _ in () }
+                    }
+                }
+                Issue.record("MULTI must be refused for this user")
+            } catch let error as RedisError {
+                #expect(error.kind == .permissionDenied)
+                #expect(error.message.contains("MULTI"))
+            }
+            #expect(try admin.send("GET", key).text == "before")
+            // The connection that saw the refusal was closed, not lent again.
+            let nextClient = try pool.withConnection { try $0.send("CLIENT", "ID").integer }
+            #expect(nextClient != firstClient)
+        }
+    }
+
+    @Test func decidingToWriteNothingDiscardsTheOpenMulti() async throws {
+        let server = try RedisTestServer.shared()
+        let key = RedisTestServer.uniquePrefix()
+        try await onOwnThread {
+            let connection = try server.connect()
+            let done = try connection.transaction(watching: [Array(key.utf8)], reading: [RedisCommand("EXISTS", key)]) { replies in
+                .done(replies[0].integer)
+            }
+            #expect(done.value == 0)
+            // Were MULTI still open, this would answer QUEUED and run at some later EXEC.
+            #expect(try connection.send("SET", key, "now") == .status("OK"))
+            #expect(try connection.send("GET", key).text == "now")
+            #expect(!connection.isBroken)
         }
     }
 

@@ -19,8 +19,12 @@ enum SessionValidation {
         }
     }
 
-    /// Serializes metadata, refusing more than 64 KiB.
+    /// Serializes metadata, refusing more than 64 KiB or nesting deeper than 64 levels
+    /// (what the session hash reader accepts back).
     static func serializedMetadata(_ metadata: [String: JSONValue]) throws(OpsCoreError) -> [UInt8] {
+        if JSONValue.object(metadata).nestsDeeper(than: JSONValue.maximumNestingDepth) {
+            throw .invalidInput(field: "metadata", reason: "nests deeper than \(JSONValue.maximumNestingDepth) levels")
+        }
         var bytes: [UInt8] = []
         JSONValue.object(metadata).write(to: &bytes)
         guard bytes.count <= maximumMetadataBytes else {
@@ -48,7 +52,8 @@ enum SessionValidation {
 }
 
 extension Session {
-    /// Parses metadata JSON text for callers such as the CLI: an object of at most 64 KiB.
+    /// Parses metadata JSON text for callers such as the CLI: an object of at most 64 KiB,
+    /// nesting at most 64 levels.
     /// - Throws: ``OpsCoreError/invalidInput(field:reason:)``.
     public static func parseMetadata(_ text: String) throws(OpsCoreError) -> [String: JSONValue] {
         let object = try SessionValidation.parseMetadata(text)

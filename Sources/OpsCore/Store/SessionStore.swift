@@ -133,9 +133,10 @@ public final class SessionStore: Sendable {
 
     /// An agent's sessions, newest first, from its index. Two round trips.
     ///
-    /// Index entries whose hash is gone are skipped.
-    /// - Throws: ``OpsCoreError`` `corruptSession`, `redis`.
-    public func list(agentID: String, limit: Int) throws(OpsCoreError) -> [Session] {
+    /// Index entries whose hash is gone are skipped; a corrupt hash is reported in
+    /// the listing's `corrupt` and does not hide the others.
+    /// - Throws: ``OpsCoreError`` `redis`.
+    public func list(agentID: String, limit: Int) throws(OpsCoreError) -> SessionListing {
         let replies = try run { connection in
             let ids = try connection.send(RedisCommand("ZREVRANGE", keys.agentSessions(agentID), 0, limit - 1)).array ?? []
             let sessionIDs = ids.compactMap { $0.text.flatMap(SessionID.init) }
@@ -143,28 +144,43 @@ public final class SessionStore: Sendable {
             let hashes = try connection.pipeline(sessionIDs.map { RedisCommand("HGETALL", keys.session($0)) }, readOnly: true)
             return Array(zip(sessionIDs, hashes))
         }
-        var sessions: [Session] = []
+        var listing = SessionListing(sessions: [])
         for (id, hash) in replies {
-            if let session = try SessionHash.decode(hash, key: keys.session(id)) { sessions.append(session) }
+            do {
+                if let session = try SessionHash.decode(hash, key: keys.session(id)) { listing.sessions.append(session) }
+            } catch .corruptSession(let key, let field, let reason) {
+                listing.corrupt.append(.corruptSession(key: key, field: field, reason: reason))
+            }
         }
-        return sessions
+        return listing
     }
 
-    /// Ids of live sessions whose last update is at or before `cutoff` milliseconds
-    /// before Redis's current time, oldest first. Two round trips.
-    public func idleCandidates(idleFor idle: Duration, limit: Int) throws(OpsCoreError) -> [SessionID] {
-        try run { connection in
-            let now = try Self.time(try connection.send(RedisCommand("TIME")))
-            let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
-            let cutoff = now.millisecondsSince1970 - idleMilliseconds
-            let members = try connection.send(RedisCommand("ZRANGEBYSCORE", keys.byUpdate, "-inf", cutoff, "LIMIT", 0, limit))
-            return (members.array ?? []).compactMap { $0.text.flatMap(SessionID.init) }
-        }
+    /// The by-update score (ms since 1970, Redis time) at or before which a live
+    /// session has been idle for `idle`. One round trip (`TIME`).
+    public func idleCutoff(idleFor idle: Duration) throws(OpsCoreError) -> Int64 {
+        let now = try run { try Self.time(try $0.send(RedisCommand("TIME"))) }
+        let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
+        return now.millisecondsSince1970 - idleMilliseconds
     }
 
-    /// Removes an id from the by-update index (for entries whose hash is gone).
-    func forgetIdle(_ id: SessionID) throws(OpsCoreError) {
-        try run { try $0.send(RedisCommand("ZREM", keys.byUpdate, id.text)) }
+    /// Members of the by-update index scored at or before `cutoff`, lowest score
+    /// first, as raw bytes (another tool may have written members that are no
+    /// session id). One round trip.
+    public func idleIndexEntries(atOrBefore cutoff: Int64, offset: Int, count: Int) throws(OpsCoreError) -> [[UInt8]] {
+        let reply = try run { try $0.send(RedisCommand("ZRANGEBYSCORE", keys.byUpdate, "-inf", cutoff, "LIMIT", offset, count)) }
+        return (reply.array ?? []).compactMap(\.bytes)
+    }
+
+    /// Removes a member from the by-update index (one naming no live session).
+    func removeIdleEntry(_ member: [UInt8]) throws(OpsCoreError) {
+        try run { try $0.send(RedisCommand("ZREM", keys.byUpdate, member)) }
+    }
+
+    /// Raises a session's by-update score to `milliseconds` when it is lower and the
+    /// session is still indexed (`ZADD XX GT`, Redis 6.2+): a concurrent update's
+    /// later score is never lowered and an ended session is never re-added.
+    func raiseIdleScore(_ id: SessionID, to milliseconds: Int64) throws(OpsCoreError) {
+        try run { try $0.send(RedisCommand("ZADD", keys.byUpdate, "XX", "GT", milliseconds, id.text)) }
     }
 
     private func commands(for change: SessionChange, key: [UInt8]) throws(OpsCoreError) -> [RedisCommand] {

@@ -3,6 +3,8 @@ import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// The long-running worker behind `opscore worker`.
@@ -11,16 +13,30 @@ import Glibc
 /// them at once (each on a thread of its own, since every request blocks on
 /// Redis), writes one reply line per request, and optionally sweeps idle sessions
 /// to `expired` on a timer. ``run()`` blocks until the input ends or ``stop()``
-/// is called, then finishes the requests already read and returns.
+/// is called, then finishes the requests already queued and returns; after a
+/// ``stop()`` it waits for them at most `drainTimeout`, so a worker whose
+/// reader stopped reading (every reply write blocked) still returns.
 public final class SessionWorker: Sendable {
+    /// How a run ended.
+    public struct Summary: Sendable, Hashable {
+        /// Requests answered.
+        public var handled: Int
+        /// `false` when ``stop()`` was called and requests were still in flight
+        /// (or replies unwritten) when the drain timeout ran out.
+        public var drained: Bool
+    }
+
     private let handler: WorkerRequestHandler
     private let concurrency: Int
     private let expireAfter: Duration?
     private let sweepInterval: Duration
+    private let drainTimeout: Duration
     private let input: Int32
     private let output: Int32
     private let logger: Logger
+    private let queue: RequestQueue
     private let stopping = Atomic<Bool>(false)
+    private let stopRequested = Mutex<ContinuousClock.Instant?>(nil)
     private let outputLock = Mutex<Void>(())
     private let redisDown = Mutex<Bool>(false)
 
@@ -30,32 +46,38 @@ public final class SessionWorker: Sendable {
     ///   - concurrency: Requests in flight at once (replies may come out of order; `id` ties them).
     ///   - expireAfter: Idle time after which live sessions are expired; `nil` for no sweeping.
     ///   - sweepInterval: Pause between sweeps.
+    ///   - drainTimeout: After ``stop()``, how long ``run()`` waits for requests in flight.
     ///   - input: The descriptor to read request lines from (stdin by default).
     ///   - output: The descriptor to write reply lines to (stdout by default).
     ///   - logger: Where outages and sweeps are reported.
     public init(
         lifecycle: SessionLifecycle, concurrency: Int, expireAfter: Duration? = nil, sweepInterval: Duration = .seconds(5),
-        input: Int32 = 0, output: Int32 = 1, logger: Logger
+        drainTimeout: Duration = .seconds(10), input: Int32 = 0, output: Int32 = 1, logger: Logger
     ) {
         handler = WorkerRequestHandler(lifecycle: lifecycle)
         self.concurrency = max(1, concurrency)
+        queue = RequestQueue(capacity: self.concurrency * 2)
         self.expireAfter = expireAfter
         self.sweepInterval = sweepInterval
+        self.drainTimeout = drainTimeout
         self.input = input
         self.output = output
         self.logger = logger
     }
 
-    /// Stops taking input; ``run()`` finishes what was read and returns. Safe from any thread.
+    /// Stops reading input at once; ``run()`` finishes the requests already queued,
+    /// waiting at most the drain timeout, and returns. A line read only in part is
+    /// not answered. Safe from any thread; later calls change nothing.
     public func stop() {
+        stopRequested.withLock { if $0 == nil { $0 = .now } }
         stopping.store(true, ordering: .relaxed)
+        queue.close()
     }
 
     /// Runs until end of input or ``stop()``. Blocks the calling thread.
-    /// - Returns: The number of requests handled.
+    /// - Returns: How many requests were answered, and whether all were.
     @discardableResult
-    public func run() -> Int {
-        let queue = RequestQueue(capacity: concurrency * 2)
+    public func run() -> Summary {
         let handled = Atomic<Int>(0)
         let finished = DispatchGroup()
         for index in 0..<concurrency {
@@ -82,12 +104,27 @@ public final class SessionWorker: Sendable {
         logger.info("worker started", metadata: ["concurrency": "\(concurrency)"])
         readLines { queue.put($0) }
         queue.close()
-        finished.wait()
+        var drained = waitUntilDrained { finished.wait(timeout: .now() + .milliseconds(50)) == .success }
         stopping.store(true, ordering: .relaxed)
-        if expireAfter != nil { sweeperDone.wait() }
+        if expireAfter != nil {
+            drained = waitUntilDrained { sweeperDone.wait(timeout: .now() + .milliseconds(50)) == .success } && drained
+        }
         let total = handled.load(ordering: .relaxed)
-        logger.info("worker finished", metadata: ["requests": "\(total)"])
-        return total
+        if drained {
+            logger.info("worker finished", metadata: ["requests": "\(total)"])
+        } else {
+            logger.warning("drain timeout reached with requests still in flight; stopping without their replies", metadata: ["requests": "\(total)"])
+        }
+        return Summary(handled: total, drained: drained)
+    }
+
+    /// Polls `isDone` until it is true (returns `true`) or the drain timeout after
+    /// ``stop()`` has passed (returns `false`). Without a stop it waits as long as it takes.
+    private func waitUntilDrained(_ isDone: () -> Bool) -> Bool {
+        while !isDone() {
+            if let since = stopRequested.withLock({ $0 }), ContinuousClock.now - since >= drainTimeout { return false }
+        }
+        return true
     }
 
     private func respond(to line: [UInt8]) {
@@ -118,10 +155,18 @@ public final class SessionWorker: Sendable {
         var wasFailing = false
         while !stopping.load(ordering: .relaxed) {
             do {
-                let expired = try handler.lifecycle.expireIdleSessions(idleFor: expireAfter, limit: 500)
-                if !expired.isEmpty { logger.info("expired idle sessions", metadata: ["count": "\(expired.count)"]) }
-                if wasFailing { logger.notice("idle sweep works again") }
-                wasFailing = false
+                let report = try handler.lifecycle.expireIdleSessions(idleFor: expireAfter)
+                if !report.expired.isEmpty { logger.info("expired idle sessions", metadata: ["count": "\(report.expired.count)"]) }
+                if report.removedEntries + report.rescoredEntries > 0 {
+                    logger.info("idle index repaired", metadata: ["removed": "\(report.removedEntries)", "rescored": "\(report.rescoredEntries)"])
+                }
+                if let failure = report.failures.first {
+                    if !wasFailing { logger.warning("idle sweep skipped \(report.failures.count) session(s); first: \(failure.sessionID): \(failure.error)") }
+                    wasFailing = true
+                } else {
+                    if wasFailing { logger.notice("idle sweep works again") }
+                    wasFailing = false
+                }
             } catch {
                 if !wasFailing { logger.warning("idle sweep failed: \(error)") }
                 wasFailing = true
@@ -159,7 +204,8 @@ public final class SessionWorker: Sendable {
             }
             keep(buffer[start..<count])
         }
-        if !stopping.load(ordering: .relaxed) || !pending.isEmpty {
+        // At end of input the last line needs no newline; a line cut short by a stop is dropped.
+        if !stopping.load(ordering: .relaxed) {
             deliverLine(&pending, deliver)
         }
     }

@@ -17,10 +17,10 @@ final class BenchRunner: @unchecked Sendable {
     private let lock = NSLock()
     private var created: [SessionID] = []
 
-    init(configuration: RedisConfiguration, namespace: String, connections: Int, duration: Duration) {
+    init(configuration: RedisConfiguration, namespace: String, connections: Int, duration: Duration) throws {
         pool = RedisConnectionPool(configuration: configuration, size: connections)
-        keys = KeySpace(namespace: namespace)
-        lifecycle = SessionLifecycle(pool: pool, namespace: namespace)
+        keys = try KeySpace(namespace: namespace)
+        lifecycle = try SessionLifecycle(pool: pool, namespace: namespace)
         self.duration = duration
     }
 
@@ -101,8 +101,8 @@ final class BenchRunner: @unchecked Sendable {
         let lastWritten = Mutex<[Int]>(Array(repeating: -1, count: writers))
         let lifecycles = coalesced
             ? Array(repeating: lifecycle, count: writers)
-            : (0..<writers).map { _ in
-                SessionLifecycle(pool: RedisConnectionPool(configuration: pool.configuration, size: 1), namespace: keys.namespace)
+            : try (0..<writers).map { _ in
+                try SessionLifecycle(pool: RedisConnectionPool(configuration: pool.configuration, size: 1), namespace: keys.namespace)
             }
         let counters = { () -> Counters in
             var total = Counters(roundTrips: 0, attempts: 0, commits: 0)
