@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every OpsCore test: unit and integration tests against real redis-server
 # processes the tests start themselves, the CLI end-to-end tests, the Redis client
-# under the address sanitizer (leaks included), the multi-host test in network
-# namespaces (as root), the reliability checks, libFuzzer runs of the parsers,
-# and a short smoke run of `opscore bench`.
+# under the address sanitizer (leaks included), the system tests on pytest and
+# redis-py (durability, restart, stall, least privilege, hostile input, soak,
+# worker stop, and the multi-host test in network namespaces, which needs root),
+# libFuzzer runs of the parsers, and a short smoke run of `opscore bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --with-system-tests
 
 step() { printf '\n==> %s\n' "$*"; }
 status=0
@@ -32,15 +33,8 @@ LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-suppressions.txt" \
 step "a shorter soak of the worker under the address sanitizer (no leak, no report)"
 scripts/asan-soak.sh .build-asan/debug/opscore || status=1
 
-if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
-  step "multi-host test (network namespaces)"
-  OPSCORE_BIN="$PWD/.build/debug/opscore" bash scripts/multihost-test.sh || status=1
-else
-  echo "skipping the multi-host test: it needs root for ip netns"
-fi
-
-step "reliability checks (durability, restarts, stalls, least privilege, hostile input, soak)"
-OPSCORE_BIN="$PWD/.build/debug/opscore" bash scripts/reliability-test.sh || status=1
+step "system tests (pytest + redis-py: Tests/System; the multi-host module needs root for ip netns)"
+OPSCORE_BIN="$PWD/.build/debug/opscore" python3 -m pytest -c Tests/System/pytest.ini Tests/System || status=1
 
 step "libFuzzer targets: JSON + merge patch, worker request lines, session hashes (FUZZ_SECONDS each)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh || status=1

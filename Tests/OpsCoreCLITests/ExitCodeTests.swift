@@ -5,6 +5,8 @@ import RedisTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// A command the CLI must refuse: its arguments (with placeholders for prepared

@@ -4,6 +4,8 @@ import RedisTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// The long-running commands across a Redis restart: they keep going, say so on

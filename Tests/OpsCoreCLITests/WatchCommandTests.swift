@@ -4,6 +4,8 @@ import RedisTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// `opscore watch`: one event JSON per line, filtered by session or agent, until a signal.
