@@ -1,0 +1,117 @@
+"""Clients the multi-host scenario talks through.
+
+``OpsCoreHost`` runs the ``opscore`` binary inside one virtual host;
+``LineCollector`` reads a process's output as it comes, stamping each line;
+the ``redis_*`` functions use redis-py as an independent client and are meant
+to be called inside a namespace with ``VirtualHost.call``.
+"""
+
+import json
+import subprocess
+import threading
+import time
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+REDIS_PORT = 6379
+EX_USAGE = 64
+
+
+class LineCollector:
+    """Reads a binary pipe on a thread; keeps (seconds since ORIGIN, line) pairs."""
+
+    def __init__(self, stream, origin):
+        self.lines = []
+        self._thread = threading.Thread(target=self._read, args=(stream, origin), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream, origin):
+        for raw in stream:
+            self.lines.append((time.monotonic() - origin, raw.decode("utf-8", "replace").rstrip("\n")))
+
+    def join(self, timeout):
+        """Waits for end of output (the writer exited) for at most TIMEOUT s."""
+        self._thread.join(timeout)
+
+    def texts(self):
+        """The lines read so far, without their times."""
+        return [text for _, text in list(self.lines)]
+
+
+class OpsCoreHost:
+    """The opscore binary as run on one virtual host, with a fixed environment."""
+
+    def __init__(self, binary, host, env, format_first=True):
+        self.binary = binary
+        self.host = host
+        self.env = env
+        self.format_first = format_first
+
+    def argv(self, *args, as_json=False):
+        """The command line for ARGS, with --format json where this build takes it."""
+        if not as_json:
+            return [self.binary, *args]
+        if self.format_first:
+            return [self.binary, "--format", "json", *args]
+        return [self.binary, *args, "--format", "json"]
+
+    def run(self, *args, as_json=False, timeout=15):
+        """Runs one command to completion; returns the CompletedProcess (text)."""
+        done = self.host.run(self.argv(*args, as_json=as_json), timeout=timeout, env=self.env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return subprocess.CompletedProcess(done.args, done.returncode,
+                                           done.stdout.decode("utf-8", "replace"),
+                                           done.stderr.decode("utf-8", "replace"))
+
+    def json(self, *args):
+        """Runs one command with JSON output; returns the first line parsed."""
+        done = self.run(*args, as_json=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"opscore {' '.join(args)}: exit {done.returncode}: {done.stderr.strip()}")
+        return json.loads(done.stdout.splitlines()[0])
+
+    def detect_format_position(self):
+        """Uses `cmd … --format json` when this build refuses `--format json cmd`."""
+        if self.run("agent", "list", as_json=True).returncode != EX_USAGE:
+            return "before the command"
+        self.format_first = False
+        if self.run("agent", "list", as_json=True).returncode == 0:
+            return "after the command"
+        self.format_first = True
+        return "before the command (neither form worked)"
+
+    def popen(self, *args, as_json=False, **kwargs):
+        """Starts a long-running command (watch, worker) on this host."""
+        return self.host.popen(self.argv(*args, as_json=as_json), env=self.env, **kwargs)
+
+
+def redis_client(address, password, timeout=1.0):
+    """A redis-py client that fails fast: TIMEOUT s to connect or answer, no retries."""
+    return redis.Redis(host=address, port=REDIS_PORT, password=password, decode_responses=True,
+                       socket_timeout=timeout, socket_connect_timeout=timeout,
+                       retry=Retry(NoBackoff(), 0))
+
+
+def redis_ping(address, password, timeout=1.0):
+    """'PONG' when Redis answers PING, else what went wrong."""
+    client = redis_client(address, password, timeout)
+    try:
+        return "PONG" if client.ping() else "no PONG"
+    except (redis.RedisError, OSError) as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        client.close()
+
+
+def redis_session_hashes(address, password, namespace, session_ids):
+    """session id -> its hash (HGETALL; empty when the key does not exist)."""
+    client = redis_client(address, password, timeout=5.0)
+    try:
+        pipeline = client.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipeline.hgetall(f"{namespace}:session:{session_id}")
+        return dict(zip(session_ids, pipeline.execute()))
+    finally:
+        client.close()
