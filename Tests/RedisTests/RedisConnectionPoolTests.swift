@@ -69,27 +69,37 @@ import Testing
         }
     }
 
-    @Test func idleConnectionsBrokenByARestartAreRetriedTransparentlyForReads() async throws {
+    /// Runs `body` with a pool of `size` whose connections were all opened (by
+    /// `prime`) before the server was stopped and started again, so they are stale.
+    private func withStalePool(size: Int, prime: RedisCommand, _ body: @escaping @Sendable (RedisConnectionPool) throws -> Void) async throws {
         let server = try RedisTestServer.start()
         defer { server.stop() }
-        let pool = RedisConnectionPool(configuration: server.configuration, size: 1)
+        let pool = RedisConnectionPool(configuration: server.configuration, size: size)
         try await onOwnThread {
-            try pool.withConnection { try $0.send("PING") }
+            // Nested borrows, so that `size` distinct connections are opened.
+            func open(_ count: Int) throws {
+                guard count > 0 else { return }
+                try pool.withConnection { connection in
+                    try connection.send(prime)
+                    try open(count - 1)
+                }
+            }
+            try open(size)
             server.stop()
             try server.restart()
+            try body(pool)
+        }
+    }
+
+    @Test func idleConnectionsBrokenByARestartAreRetriedTransparentlyForReads() async throws {
+        try await withStalePool(size: 1, prime: RedisCommand("PING")) { pool throws in
             let replies = try pool.withConnection { try $0.pipeline([RedisCommand("PING")], readOnly: true) }
             #expect(replies == [.status("PONG")])
         }
     }
 
     @Test func aSingleReadSentWithSendIsRetriedOnAConnectionARestartBroke() async throws {
-        let server = try RedisTestServer.start()
-        defer { server.stop() }
-        let pool = RedisConnectionPool(configuration: server.configuration, size: 2)
-        try await onOwnThread {
-            try pool.withConnection { try $0.send("SADD", "agents", "a") }
-            server.stop()
-            try server.restart()
+        try await withStalePool(size: 2, prime: RedisCommand("SADD", "agents", "a")) { pool throws in
             // Both pooled connections are stale; each read still succeeds the first time.
             for _ in 0..<3 {
                 #expect(try pool.withConnection { try $0.send("SMEMBERS", "agents") } == .array([]))
@@ -98,13 +108,7 @@ import Testing
     }
 
     @Test func aWriteIsNotRetriedOnAConnectionARestartBroke() async throws {
-        let server = try RedisTestServer.start()
-        defer { server.stop() }
-        let pool = RedisConnectionPool(configuration: server.configuration, size: 1)
-        try await onOwnThread {
-            try pool.withConnection { try $0.send("PING") }
-            server.stop()
-            try server.restart()
+        try await withStalePool(size: 1, prime: RedisCommand("PING")) { pool throws in
             #expect(throws: RedisError.self) { try pool.withConnection { try $0.send("INCR", "counter") } }
             #expect(try pool.withConnection { try $0.send("GET", "counter") } == .null)
         }

@@ -160,19 +160,25 @@ def test_acl_log_shows_no_denied_command(acl_user_run):
     assert sorted(entries) == [], "missing from the ACL line"
 
 
+def user_without(acl_server, command):
+    """A URL for a new user whose ACL is the README's line without `command`."""
+    password = "pw-" + secrets.token_hex(12)
+    user = f"opscore-no{command}"
+    acl_server.client().execute_command(
+        "ACL", "SETUSER", user, *acl_rules(password, [c for c in acl_server.commands if c != command]))
+    return acl_server.url_for(user, password)
+
+
 @pytest.fixture(scope="module")
 def start_without_hset(module_harness, acl_server, figures):
     """`session start` as a user whose ACL lacks +hset, watched by a subscriber."""
-    password = "pw-" + secrets.token_hex(12)
+    url = user_without(acl_server, "hset")
     admin = acl_server.client()
-    admin.execute_command("ACL", "SETUSER", "opscore-nohset",
-                          *acl_rules(password, [c for c in acl_server.commands if c != "hset"]))
     admin.sadd("opscore:agents", "lp-denied")
     before = snapshot(admin)
     subscription = acl_server.client().pubsub()
     subscription.subscribe("opscore:events")
-    result = module_harness.opscore(acl_server.url_for("opscore-nohset", password),
-                                    "session", "start", "--agent", "lp-denied", "--workflow", "w")
+    result = module_harness.opscore(url, "session", "start", "--agent", "lp-denied", "--workflow", "w")
     time.sleep(0.3)
     messages = drain_messages(subscription)
     subscription.close()
@@ -212,17 +218,14 @@ def test_start_without_hset_publishes_nothing(start_without_hset):
 @pytest.fixture(scope="module")
 def update_without_multi(module_harness, acl_server, figures):
     """`session update` as a user whose ACL lacks +multi (a refused MULTI)."""
-    password = "pw-" + secrets.token_hex(12)
+    url = user_without(acl_server, "multi")
     admin = acl_server.client()
-    admin.execute_command("ACL", "SETUSER", "opscore-nomulti",
-                          *acl_rules(password, [c for c in acl_server.commands if c != "multi"]))
     admin.sadd("opscore:agents", "lp-multi")
     started = module_harness.opscore(acl_server.url, "session", "start", "--agent", "lp-multi", "--workflow", "w")
     assert started.rc == 0, started.brief()
     session_id = started.json()["session_id"]
     before = snapshot(admin)
-    result = module_harness.opscore(acl_server.url_for("opscore-nomulti", password),
-                                    "session", "update", session_id, "--metadata", '{"x":1}')
+    result = module_harness.opscore(url, "session", "update", session_id, "--metadata", '{"x":1}')
     run = {"result": result, "changed": changed_keys(before, snapshot(admin)),
            "hash": admin.hgetall(f"opscore:session:{session_id}")}
     figures.record("least_privilege", without_multi_exit=result.rc, without_multi_changed_keys=len(run["changed"]))
