@@ -58,9 +58,9 @@ requests() {
   done
   printf '{"id":"%s-pause","op":"update","session_id":"%s","status":"paused"}\n' "$host" "${ids[2]}"
 }
-requests host-a | "$bin" --format json worker --concurrency 2 >"$work/host-a.out" 2>"$work/host-a.log" &
+requests host-a | "$bin" --format json --origin host-a worker --concurrency 2 >"$work/host-a.out" 2>"$work/host-a.log" &
 worker_a=$!
-requests host-b | "$bin" --format json worker --concurrency 2 >"$work/host-b.out" 2>"$work/host-b.log" &
+requests host-b | "$bin" --format json --origin host-b worker --concurrency 2 >"$work/host-b.out" 2>"$work/host-b.log" &
 worker_b=$!
 wait "$worker_a" "$worker_b"
 echo "    host-a: $(grep -c '"ok":true' "$work/host-a.out") ok, $(grep -c '"ok":false' "$work/host-a.out" || true) refused;" \
@@ -76,5 +76,9 @@ kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 echo "==> the agent's sessions (opscore session list)"
 "$bin" --format text session list --agent demo-agent --limit 3
 
-echo "==> redis-cli HGETALL opscore-demo:session:${ids[0]}"
-redis-cli "${cli_args[@]}" HGETALL "opscore-demo:session:${ids[0]}"
+key="opscore-demo:{${ids[0]:0:1}}:session:${ids[0]}"
+echo "==> redis-cli HGETALL '$key'"
+redis-cli "${cli_args[@]}" HGETALL "$key"
+stream="opscore-demo:{${ids[0]:0:1}}:events"
+echo "==> redis-cli XREVRANGE '$stream' + - COUNT 1   (the session's partition's event stream)"
+redis-cli "${cli_args[@]}" XREVRANGE "$stream" + - COUNT 1

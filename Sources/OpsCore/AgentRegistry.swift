@@ -1,52 +1,96 @@
 public import Redis
 
-/// The registered agents: members of the `<namespace>:agents` set.
+/// The registered agents: an agent is registered when it is a member of all 16
+/// partitions' `<namespace>:{p}:agents` sets (each session's start checks its
+/// own partition's set under WATCH).
 ///
-/// Every method **blocks the calling thread** for one round trip.
+/// Every method **blocks the calling thread** for one round trip (the 16 sets
+/// are written or read in one pipeline).
 public struct AgentRegistry: Sendable {
     /// The pool the registry borrows from.
     public let pool: RedisConnectionPool
     /// The keys of the namespace.
     public let keys: KeySpace
+    /// Checks the namespace's layout before the first write.
+    private let store: SessionStore
 
     /// Creates a registry.
     public init(pool: RedisConnectionPool, keys: KeySpace) {
-        self.pool = pool
-        self.keys = keys
+        self.init(store: SessionStore(pool: pool, keys: keys))
     }
 
-    /// Registers agents; registering one twice is harmless.
-    /// - Returns: How many were newly added.
-    /// - Throws: ``OpsCoreError`` `invalidInput` for a bad id (nothing is written then), `redis`.
+    /// A registry that shares `store`'s layout check.
+    init(store: SessionStore) {
+        pool = store.pool
+        keys = store.keys
+        self.store = store
+    }
+
+    /// Registers agents in all 16 partitions; registering one twice is harmless,
+    /// and running it again repairs a registration that failed part way.
+    /// - Returns: How many agents were newly added (missing from partition 0 before).
+    /// - Throws: ``OpsCoreError`` `invalidInput` for a bad id (nothing is written then),
+    ///   `layoutMismatch`, `redis` (some partitions may then be written: run it again).
     @discardableResult
     public func register(_ agentIDs: [String]) throws(OpsCoreError) -> Int {
         guard !agentIDs.isEmpty else { throw .invalidInput(field: "agent_id", reason: "no agent given") }
         for agentID in agentIDs { try SessionValidation.checkIdentifier(agentID, field: "agent_id") }
-        return Int(try send(RedisCommand("SADD", [keys.agents] + agentIDs)).integer ?? 0)
+        try store.meta()
+        let replies = try everyPartition { RedisCommand("SADD", [keys.agents($0)] + agentIDs) }
+        store.noteCommittedWrite()
+        return Int(replies[0].integer ?? 0)
     }
 
-    /// Removes an agent; its existing sessions stay, but it cannot start new ones.
-    /// - Returns: `true` when the agent was registered.
-    /// - Throws: ``OpsCoreError`` `invalidInput`, `redis`.
+    /// Removes an agent from all 16 partitions; its existing sessions stay, but it
+    /// cannot start new ones.
+    /// - Returns: `true` when the agent was in some partition's set.
+    /// - Throws: ``OpsCoreError`` `invalidInput`, `layoutMismatch`, `redis`.
     @discardableResult
     public func remove(_ agentID: String) throws(OpsCoreError) -> Bool {
         try SessionValidation.checkIdentifier(agentID, field: "agent_id")
-        return try send(RedisCommand("SREM", keys.agents, agentID)).integer == 1
+        try store.meta()
+        return try everyPartition { RedisCommand("SREM", keys.agents($0), agentID) }.contains { $0.integer == 1 }
     }
 
-    /// All registered agents, sorted.
+    /// The agents registered in all 16 partitions, sorted.
     /// - Throws: ``OpsCoreError`` `redis`.
     public func list() throws(OpsCoreError) -> [String] {
-        (try send(RedisCommand("SMEMBERS", keys.agents)).array ?? []).compactMap(\.text).sorted()
+        let (complete, _) = try membership()
+        return complete
     }
 
-    /// Whether an agent is registered.
+    /// Agents present in only some partitions (a registration or removal that
+    /// failed part way), sorted; `agent register` or `agent remove` repairs them.
+    /// - Throws: ``OpsCoreError`` `redis`.
+    public func partiallyRegistered() throws(OpsCoreError) -> [String] {
+        let (_, partial) = try membership()
+        return partial
+    }
+
+    /// Whether an agent is registered (in all 16 partitions).
     /// - Throws: ``OpsCoreError`` `redis`.
     public func isRegistered(_ agentID: String) throws(OpsCoreError) -> Bool {
-        try send(RedisCommand("SISMEMBER", keys.agents, agentID)).integer == 1
+        try everyPartition { RedisCommand("SISMEMBER", keys.agents($0), agentID) }.allSatisfy { $0.integer == 1 }
     }
 
-    private func send(_ command: RedisCommand) throws(OpsCoreError) -> RedisReply {
-        try pool.withOpsConnection { try $0.send(command) }
+    /// Agents in all partitions, and agents in only some.
+    private func membership() throws(OpsCoreError) -> (complete: [String], partial: [String]) {
+        var counts: [String: Int] = [:]
+        for reply in try everyPartition({ RedisCommand("SMEMBERS", keys.agents($0)) }) {
+            for member in reply.array ?? [] { if let agent = member.text { counts[agent, default: 0] += 1 } }
+        }
+        let complete = counts.filter { $0.value == KeySpace.partitionCount }.keys.sorted()
+        let partial = counts.filter { $0.value < KeySpace.partitionCount }.keys.sorted()
+        return (complete, partial)
+    }
+
+    /// One command per partition, pipelined; an error reply in any of them is thrown.
+    private func everyPartition(_ command: (Int) -> RedisCommand) throws(OpsCoreError) -> [RedisReply] {
+        let commands = KeySpace.partitions.map(command)
+        let replies = try pool.withOpsConnection { try $0.pipeline(commands) }
+        for reply in replies {
+            if case .error(let serverError) = reply { throw .redis(RedisError(serverError)) }
+        }
+        return replies
     }
 }

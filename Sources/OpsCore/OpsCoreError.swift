@@ -22,12 +22,16 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A command inside `EXEC` failed (say, an index key of the wrong type written
     /// by another tool) while the rest of the change committed. Never retried.
     case partiallyApplied(command: String, key: String, reason: String)
+    /// The namespace's keys are not in the layout this build writes (layout 1 without
+    /// meta, or another layout in `<ns>:meta`): nothing is written until `opscore migrate`.
+    case layoutMismatch(String)
     /// Redis could not be used: unreachable, timed out, refused credentials or permission.
     case redis(RedisError)
 
     /// The stable error code: `invalid_input`, `agent_not_registered`, `session_not_found`,
     /// `session_exists`, `invalid_transition`, `version_mismatch`, `conflict`,
-    /// `corrupt_session`, `partially_applied`, `redis_unavailable`, `redis_timeout`, `redis_denied`.
+    /// `corrupt_session`, `partially_applied`, `layout_mismatch`, `redis_unavailable`,
+    /// `redis_timeout`, `redis_denied`.
     public var code: String {
         switch self {
         case .invalidInput: return "invalid_input"
@@ -39,6 +43,7 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .conflict: return "conflict"
         case .corruptSession: return "corrupt_session"
         case .partiallyApplied: return "partially_applied"
+        case .layoutMismatch: return "layout_mismatch"
         case .redis(let error):
             switch error.kind {
             case .timeout: return "redis_timeout"
@@ -61,6 +66,7 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .corruptSession(let key, let field, let reason): return "corrupt session \(Self.quoted(key)): field \(field) \(reason)"
         case .partiallyApplied(let command, let key, let reason):
             return "change partially applied: \(command) on key \(Self.quoted(key)) failed (\(reason)) after the rest of the change committed; not retried"
+        case .layoutMismatch(let reason): return "refusing to write: \(reason)"
         case .redis(let error):
             switch error.kind {
             case .timeout: return "Redis timed out: \(error.message)"

@@ -7,8 +7,9 @@ extension SessionLifecycle {
     /// keyspace scan); each is re-checked under WATCH, so several sweepers on
     /// several hosts expire each session exactly once.
     ///
-    /// One pass walks every index entry scored at or before the cutoff, in
-    /// batches, so entries that are not live sessions cannot stall it: members
+    /// One pass walks, partition by partition, every index entry scored at or
+    /// before the cutoff, in batches, so entries that are not live sessions
+    /// cannot stall it: members
     /// that are no session id, or name a missing, frozen or corrupt session, are
     /// removed from the index; an entry scored older than its session's
     /// `last_updated_time` gets that time as its score. A candidate that fails is
@@ -23,15 +24,23 @@ extension SessionLifecycle {
     public func expireIdleSessions(idleFor idle: Duration, limit: Int = 1000, batchSize: Int = 200) throws(OpsCoreError) -> IdleSweepReport {
         let cutoff = try store.idleCutoff(idleFor: idle)
         var report = IdleSweepReport()
+        for partition in KeySpace.partitions where report.expired.count < limit {
+            if !sweep(partition: partition, cutoff: cutoff, idle: idle, limit: limit, batchSize: batchSize, into: &report) { break }
+        }
+        return report
+    }
+
+    /// Sweeps one partition's index; returns `false` when Redis is out and the pass should end.
+    private func sweep(partition: Int, cutoff: Int64, idle: Duration, limit: Int, batchSize: Int, into report: inout IdleSweepReport) -> Bool {
         var seen = Set<[UInt8]>()
         var offset = 0
-        pass: while report.expired.count < limit {
+        while report.expired.count < limit {
             let entries: [[UInt8]]
             do {
-                entries = try store.idleIndexEntries(atOrBefore: cutoff, offset: offset, count: max(1, batchSize))
+                entries = try store.idleIndexEntries(partition: partition, atOrBefore: cutoff, offset: offset, count: max(1, batchSize))
             } catch {
-                logger.debug("idle sweep could not read the index", metadata: ["error": "\(error)"])
-                break
+                logger.debug("idle sweep could not read the index", metadata: ["partition": "\(partition)", "error": "\(error)"])
+                return false
             }
             // Entries this pass has handled leave the index or move past the cutoff;
             // those still in place (failed, or seen twice) are skipped by the offset.
@@ -42,7 +51,7 @@ extension SessionLifecycle {
                     continue
                 }
                 guard let id = SessionID(String(decoding: member, as: UTF8.self)), id.text.utf8.elementsEqual(member) else {
-                    if (try? store.removeIdleEntry(member)) != nil { report.removedEntries += 1 } else { stillInPlace += 1 }
+                    if (try? store.removeIdleEntry(member, partition: partition)) != nil { report.removedEntries += 1 } else { stillInPlace += 1 }
                     continue
                 }
                 do {
@@ -50,14 +59,14 @@ extension SessionLifecycle {
                 } catch {
                     report.failures.append(.init(sessionID: id, error: error))
                     stillInPlace += 1
-                    if error.isOutage { break pass }
+                    if error.isOutage { return false }
                 }
-                if report.expired.count >= limit { break pass }
+                if report.expired.count >= limit { return true }
             }
-            if entries.count < batchSize { break }
+            if entries.count < batchSize { return true }
             offset += stillInPlace
         }
-        return report
+        return true
     }
 
     /// Expires one candidate, or removes or re-scores its index entry.
@@ -83,13 +92,13 @@ extension SessionLifecycle {
                 return self.change(from: current, to: next, changed: [SessionHash.status], at: now, kind: .expired)
             }
         } catch .sessionNotFound {
-            try store.removeIdleEntry(Array(id.text.utf8))
+            try store.removeIdleEntry(Array(id.text.utf8), partition: KeySpace.partition(of: id))
             report.removedEntries += 1
             return
         } catch .corruptSession(let key, let field, _) {
             // A corrupt hash cannot be expired; it stays readable as corrupt but leaves the index.
             logger.debug("idle sweep dropped a corrupt session from the index", metadata: ["key": "\(key)", "field": "\(field)"])
-            try store.removeIdleEntry(Array(id.text.utf8))
+            try store.removeIdleEntry(Array(id.text.utf8), partition: KeySpace.partition(of: id))
             report.removedEntries += 1
             return
         }
@@ -98,7 +107,7 @@ extension SessionLifecycle {
             report.expired.append(session)
             logger.debug("session expired", metadata: ["session_id": "\(id)"])
         case .frozen:
-            try store.removeIdleEntry(Array(id.text.utf8))
+            try store.removeIdleEntry(Array(id.text.utf8), partition: KeySpace.partition(of: id))
             report.removedEntries += 1
         case .notIdle(let lastUpdate):
             try store.raiseIdleScore(id, to: lastUpdate)

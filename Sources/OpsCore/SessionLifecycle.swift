@@ -39,7 +39,7 @@ public final class SessionLifecycle: Sendable {
         let keys = try KeySpace(namespace: namespace)
         if let origin { try SessionValidation.checkIdentifier(origin, field: "origin") }
         store = SessionStore(pool: pool, keys: keys, retry: retry)
-        agents = AgentRegistry(pool: pool, keys: keys)
+        agents = AgentRegistry(store: store)
         self.origin = origin ?? Self.hostName()
         self.logger = logger
     }

@@ -56,16 +56,26 @@ struct CLIFixture: Sendable {
         return try await onOwnThread { try body(try RedisProbe(server.connect())) }
     }
 
-    /// `<ns>:session:<id>`.
-    func sessionKey(_ id: String) -> String { "\(namespace):session:\(id)" }
-    /// `<ns>:agent:<agent>:sessions`.
-    func agentIndexKey(_ agent: String) -> String { "\(namespace):agent:\(agent):sessions" }
-    /// `<ns>:agents`.
-    var agentsKey: String { "\(namespace):agents" }
+    /// The partition label of a session id: its first hex digit.
+    static func partition(_ id: String) -> String { String(id.prefix(1)).lowercased() }
+    /// `<ns>:{p}:session:<id>`.
+    func sessionKey(_ id: String) -> String { "\(namespace):{\(Self.partition(id))}:session:\(id)" }
+    /// `<ns>:{p}:agent:<agent>:sessions` of the session's partition.
+    func agentIndexKey(_ agent: String, for id: String) -> String { "\(namespace):{\(Self.partition(id))}:agent:\(agent):sessions" }
+    /// `<ns>:{p}:agents`.
+    func agentsKey(partition: String) -> String { "\(namespace):{\(partition)}:agents" }
+    /// Partition 0's agents set; registration writes the same members to all 16.
+    var agentsKey: String { agentsKey(partition: "0") }
+    /// The 16 partitions' by-update indexes.
+    var byUpdateKeys: [String] { KeySpace.partitionLabels.map { "\(namespace):{\($0)}:by_update" } }
+    /// The 16 partitions' indexes of an agent's sessions.
+    func agentIndexKeys(_ agent: String) -> [String] { KeySpace.partitionLabels.map { "\(namespace):{\($0)}:agent:\(agent):sessions" } }
     /// `<ns>:events`.
     var eventsChannel: String { "\(namespace):events" }
-    /// `<ns>:sessions:by_update`.
-    var byUpdateKey: String { "\(namespace):sessions:by_update" }
+    /// `<ns>:{p}:by_update` of the session's partition.
+    func byUpdateKey(for id: String) -> String { "\(namespace):{\(Self.partition(id))}:by_update" }
+    /// `<ns>:{p}:events` of the session's partition.
+    func eventStreamKey(for id: String) -> String { "\(namespace):{\(Self.partition(id))}:events" }
 
     /// Every key of the namespace with its `DUMP`, to prove a refused command changed nothing.
     func keyspaceDump() async throws -> [String: [UInt8]] {
@@ -146,6 +156,18 @@ final class RedisProbe {
     }
 
     /// `ZRANGE key 0 -1` members, lowest score first.
+    func zrangeMerged(_ keys: [String]) throws -> [String] {
+        var scored: [(Double, String)] = []
+        for key in keys {
+            let reply = try send("ZRANGE", key, 0, -1, "WITHSCORES").array ?? []
+            for index in stride(from: 0, to: reply.count - 1, by: 2) {
+                if let member = reply[index].text, let score = reply[index + 1].text.flatMap(Double.init) { scored.append((score, member)) }
+            }
+        }
+        return scored.sorted { $0 < $1 }.map(\.1)
+    }
+
+    /// `ZRANGE key 0 -1`.
     func zrange(_ key: String) throws -> [String] {
         (try send("ZRANGE", key, 0, -1).array ?? []).compactMap(\.text)
     }
@@ -158,6 +180,15 @@ final class RedisProbe {
     /// `EXISTS key == 1`.
     func exists(_ key: String) throws -> Bool {
         try send("EXISTS", key).integer == 1
+    }
+
+    /// An ISO-8601 time after everything committed so far (by the Redis clock), for
+    /// `watch --since`: the watch then prints exactly what commits from now on.
+    func sinceNow() throws -> String {
+        let parts = try send("TIME").array ?? []
+        let milliseconds = (parts.first?.integer ?? 0) * 1000 + (parts.last?.integer ?? 0) / 1000 + 1
+        usleep(3_000)  // the next commit's millisecond is later
+        return Timestamp(millisecondsSince1970: milliseconds).description
     }
 
     /// `PUBSUB NUMSUB channel`: the number of subscribers.

@@ -63,7 +63,7 @@ import Testing
         #expect(session["last_updated_time"] == session["start_time"])
 
         let (hash, agentIndex, byUpdate) = try await cli.redis { [cli] redis in
-            (try redis.hgetall(cli.sessionKey(id)), try redis.zrange(cli.agentIndexKey("builder")), try redis.zrange(cli.byUpdateKey))
+            (try redis.hgetall(cli.sessionKey(id)), try redis.zrangeMerged(cli.agentIndexKeys("builder")), try redis.zrangeMerged(cli.byUpdateKeys))
         }
         #expect(Set(hash.keys) == sessionJSONKeys)
         #expect(hash["session_id"] == id)
@@ -111,9 +111,9 @@ import Testing
         #expect(ended["status"] == "completed")
         #expect(ended["version"] == .integer(3))
         #expect(ended["metadata"] == ["b": 2, "c": "x"])
-        let byUpdateKey = cli.byUpdateKey
+        let byUpdateKeys = cli.byUpdateKeys
         let (status, version, live) = try await cli.redis {
-            (try $0.hget(key, "status"), try $0.hget(key, "version"), try $0.zrange(byUpdateKey))
+            (try $0.hget(key, "status"), try $0.hget(key, "version"), try $0.zrangeMerged(byUpdateKeys))
         }
         #expect(status == "completed")
         #expect(version == "3")
@@ -177,8 +177,8 @@ import Testing
         #expect(none.exitCode == 0)
         #expect(none.stdout.isEmpty)
 
-        let indexKey = cli.agentIndexKey("lister")
-        #expect(try await cli.redis { try $0.zrange(indexKey) } == ids)
+        let indexKeys = cli.agentIndexKeys("lister")
+        #expect(try await cli.redis { try $0.zrangeMerged(indexKeys) } == ids)
     }
 
     @Test func sessionDeletePrintsTheIDAndRemovesTheHashAndItsIndexEntries() async throws {
@@ -193,7 +193,7 @@ import Testing
         #expect(deleted.lines == [#"{"deleted":"\#(id)"}"#])
 
         let (exists, agentIndex, byUpdate) = try await cli.redis { [cli] redis in
-            (try redis.exists(cli.sessionKey(id)), try redis.zrange(cli.agentIndexKey("agent-1")), try redis.zrange(cli.byUpdateKey))
+            (try redis.exists(cli.sessionKey(id)), try redis.zrangeMerged(cli.agentIndexKeys("agent-1")), try redis.zrangeMerged(cli.byUpdateKeys))
         }
         #expect(!exists)
         #expect(agentIndex == [kept])

@@ -97,7 +97,7 @@ import Testing
             let redis = try RedisProbe(server.connect())
             return try [0, 2, 3].map { database in
                 try redis.send("SELECT", database)
-                return try redis.smembers("\(namespace):agents")
+                return try redis.smembers("\(namespace):{0}:agents")
             }
         }
         #expect(members == [["tcp-default-db", "unix-db0"], ["tcp-db2"], ["unix-db3"]])

@@ -59,7 +59,7 @@ import Testing
         let cli = try await CLIFixture.make("partial")
         try await cli.register("agent-1")
         let id = try await cli.start(agent: "agent-1").string("session_id")
-        let byUpdate = cli.byUpdateKey
+        let byUpdate = cli.byUpdateKey(for: id)
         let key = cli.sessionKey(id)
         // Another tool left the by-update index as a string.
         _ = try await cli.redis { try $0.send("SET", byUpdate, "not a sorted set") }
@@ -82,12 +82,12 @@ import Testing
         var good: [String] = []
         for _ in 0..<3 { good.append(try await cli.start(agent: "agent-1").string("session_id")) }
         let corrupt = [SessionID.random().text, SessionID.random().text]
-        let index = cli.agentIndexKey("agent-1")
+        let indexes = corrupt.map { cli.agentIndexKey("agent-1", for: $0) }
         let keys = corrupt.map(cli.sessionKey)
         _ = try await cli.redis { redis in
             try redis.send("HSET", keys[0], "session_id", corrupt[0], "status", "active")
             try redis.send("SET", keys[1], "not a hash")
-            for id in corrupt { try redis.send("ZADD", index, 1, id) }
+            for (id, index) in zip(corrupt, indexes) { try redis.send("ZADD", index, 1, id) }
         }
         let result = try await cli.run(["session", "list", "--agent", "agent-1"])
         #expect(result.exitCode == 1, "\(result)")

@@ -10,18 +10,11 @@ import Darwin
 
 /// `opscore watch`: one event JSON per line, filtered by session or agent, until a signal.
 @Suite struct WatchCommandTests {
-    /// Starts `opscore watch` and waits until its subscription is in place.
+    /// Starts `opscore watch --since <now>`: it prints exactly what commits from now
+    /// on, however long it takes to start reading (the feed is durable).
     private func startWatch(_ cli: CLIFixture, _ filter: [String]) async throws -> CLIProcess {
-        let watcher = try CLIProcess(["watch"] + filter + cli.flags, environment: childEnvironment(), stdinBytes: [])
-        let channel = cli.eventsChannel
-        let subscribed = try await cli.redis { redis in
-            try waitUntil(timeout: 10) { try redis.subscribers(channel) == 1 || !watcher.isAlive }
-        }
-        guard subscribed, watcher.isAlive else {
-            let result = try await onOwnThread { watcher.finish(timeout: 1) }
-            throw TestServerError("watch did not subscribe: \(result)")
-        }
-        return watcher
+        let since = try await cli.redis { try $0.sinceNow() }
+        return try CLIProcess(["watch", "--since", since] + filter + cli.flags, environment: childEnvironment(), stdinBytes: [])
     }
 
     @Test func watchSessionPrintsOnlyThatSessionsEventsAndExitsZeroOnSIGTERM() async throws {
@@ -98,34 +91,26 @@ import Darwin
     @Test func watchEndsWhenTheReaderOfItsOutputIsGone() async throws {
         let cli = try await CLIFixture.make("watch-epipe")
         try await cli.register("agent-1")
-        let watcher = try CLIProcess(["watch"] + cli.flags, environment: childEnvironment(), stdinBytes: [], stdoutReaderGone: true)
+        _ = try await cli.start(agent: "agent-1")
+        _ = try await cli.start(agent: "agent-1")
+        let watcher = try CLIProcess(["watch", "--since", "beginning"] + cli.flags, environment: childEnvironment(), stdinBytes: [], stdoutReaderGone: true)
         defer { watcher.kill() }
-        let channel = cli.eventsChannel
-        let subscribed = try await cli.redis { redis in try waitUntil(timeout: 10) { try redis.subscribers(channel) == 1 } }
-        try #require(subscribed)
-
-        _ = try await cli.start(agent: "agent-1")
-        _ = try await cli.start(agent: "agent-1")
         let status = try await onOwnThread { watcher.waitForExit(timeout: 5) }
         #expect(status != nil, "watch kept running after its stdout reader was gone")
-        #expect(try await cli.redis { try $0.subscribers(channel) } == 0)
     }
 
-    /// `--format json` promises exactly one JSON object per line. Without a filter,
-    /// `watch` copies whatever was published to the channel verbatim, so a stray
-    /// non-JSON or multi-line message breaks every line-oriented consumer.
-    @Test func watchJSONPrintsOnlyOneLineJSONObjectsEvenForForeignMessages() async throws {
+    /// `--format json` promises exactly one JSON object per line, even when another
+    /// tool added entries to an event stream that are not one-line JSON objects.
+    @Test func watchJSONPrintsOnlyOneLineJSONObjectsEvenForForeignEntries() async throws {
         let cli = try await CLIFixture.make("watch-foreign")
         try await cli.register("agent-1")
-        let watcher = try CLIProcess(["watch"] + cli.flags, environment: childEnvironment(), stdinBytes: [])
+        let watcher = try CLIProcess(["watch", "--since", "beginning"] + cli.flags, environment: childEnvironment(), stdinBytes: [])
         defer { watcher.kill() }
-        let channel = cli.eventsChannel
-        let subscribed = try await cli.redis { redis in try waitUntil(timeout: 10) { try redis.subscribers(channel) == 1 } }
-        try #require(subscribed)
-
+        let stream = cli.eventStreamKey(for: "0")
         _ = try await cli.redis { redis in
-            try redis.send("PUBLISH", channel, "not json at all")
-            try redis.send("PUBLISH", channel, "{\n  \"type\": \"from-another-tool\"\n}")
+            try redis.send("XADD", stream, "*", "event", "not json at all")
+            try redis.send("XADD", stream, "*", "event", "{\n  \"type\": \"from-another-tool\"\n}")
+            try redis.send("XADD", stream, "*", "other", "no event field")
         }
         let started = try await cli.start(agent: "agent-1")
         let id = started.string("session_id")

@@ -282,7 +282,7 @@ import Darwin
         #expect(Set(expired.map { $0.string("session_id") }) == Set(idle))
         #expect(expired.allSatisfy { $0.string("previous_status") == "active" && $0["version"] == .integer(2) })
         let (versions, live) = try await cli.redis { [cli] redis in
-            (try keys.map { try redis.hget($0, "version") }, try redis.zrange(cli.byUpdateKey))
+            (try keys.map { try redis.hget($0, "version") }, try redis.zrangeMerged(cli.byUpdateKeys))
         }
         #expect(versions.allSatisfy { $0 == "2" })
         #expect(Set(live) == Set(busy.map(\.text)))

@@ -12,19 +12,19 @@ import Testing
             let agents = lifecycle.agents
             let added = try agents.register(["b", "a", "c"])
             let again = try agents.register(["a", "d"])
-            let afterRegister = try raw.smembers(fixture.agentsKey)
+            let afterRegister = try fixture.agentSets(raw)
             let listed = try agents.list()
             let registered = (try agents.isRegistered("a"), try agents.isRegistered("zz"))
             let removed = (try agents.remove("a"), try agents.remove("a"))
-            return (added, again, afterRegister, listed, registered, removed, try raw.smembers(fixture.agentsKey), try agents.list())
+            return (added, again, afterRegister, listed, registered, removed, try fixture.agentSets(raw), try agents.list())
         }
         #expect(result.0 == 3)
         #expect(result.1 == 1)
-        #expect(result.2 == ["a", "b", "c", "d"])
+        #expect(result.2 == Array(repeating: ["a", "b", "c", "d"], count: 16))
         #expect(result.3 == ["a", "b", "c", "d"])
         #expect(result.4 == (true, false))
         #expect(result.5 == (true, false))
-        #expect(result.6 == ["b", "c", "d"])
+        #expect(result.6 == Array(repeating: ["b", "c", "d"], count: 16))
         #expect(result.7 == ["b", "c", "d"])
     }
 
@@ -38,7 +38,7 @@ import Testing
                 attempt { () throws(OpsCoreError) in try lifecycle.agents.register(["good", "bad\u{1B}[31m"]) }.failure,
                 attempt { () throws(OpsCoreError) in try lifecycle.agents.remove("") }.failure,
             ]
-            return (errors.map { $0?.code }, errors.map { $0?.invalidField }, try raw.exists(fixture.agentsKey))
+            return (errors.map { $0?.code }, errors.map { $0?.invalidField }, try fixture.agentSets(raw).contains { !$0.isEmpty })
         }
         #expect(codes == Array(repeating: "invalid_input", count: 5))
         #expect(fields == Array(repeating: "agent_id", count: 5))
@@ -55,7 +55,7 @@ import Testing
             return (session, removed, start, try lifecycle.getSession(session.id),
                     try lifecycle.updateSession(session.id, SessionUpdate(status: .paused)),
                     try lifecycle.listSessions(agent: fixture.agent).sessions,
-                    try raw.zcard(fixture.agentIndexKey()))
+                    try fixture.agentIndexEntries(raw).count)
         }
         #expect(removed)
         #expect(start.failure == .agentNotRegistered(agentID: fixture.agent))
@@ -93,7 +93,9 @@ import Testing
                 // At least 300 attempts; keep going (bounded) until both outcomes were seen.
                 while report.attempts < 300 || ((report.started.count < 10 || report.refused < 10) && report.attempts < 3_000) {
                     report.attempts += 1
-                    switch attempt({ () throws(OpsCoreError) in try starter.startSession(agentID: agent, workflowID: "wf-race") }) {
+                    // All in partition 0, whose agents set the other thread toggles.
+                    let id = OpsFixture.sessionID(inPartition: 0)
+                    switch attempt({ () throws(OpsCoreError) in try starter.startSession(agentID: agent, workflowID: "wf-race", sessionID: id) }) {
                     case .success(let session): report.started.append(session.id)
                     case .failure(.agentNotRegistered): report.refused += 1
                     case .failure(let error): report.otherErrors.append("\(error.code): \(error)")
@@ -106,7 +108,7 @@ import Testing
                     for (command, marker) in [("SREM", removedMarker), ("SADD", registeredMarker)] {
                         let replies = try raw.connection.pipeline([
                             RedisCommand("MULTI"),
-                            RedisCommand(command, fixture.agentsKey, agent),
+                            RedisCommand(command, fixture.agentsKey(partition: 0), agent),
                             RedisCommand("PUBLISH", fixture.eventsChannel, marker),
                             RedisCommand("EXEC"),
                         ])
@@ -153,9 +155,9 @@ import Testing
         // Redis holds exactly the sessions that were reported started.
         let started = report.started
         let (index, sessionKeys, byUpdate, missingHashes) = try await fixture.run { _, raw in
-            (Set(try raw.zrangeWithScores(fixture.agentIndexKey()).map { $0.member }),
-             try raw.keys("\(fixture.namespace):session:*"),
-             try raw.zcard(fixture.byUpdateKey),
+            (Set(try fixture.agentIndexEntries(raw).map { $0.member }),
+             try raw.keys(fixture.sessionKeyPattern),
+             try fixture.byUpdateEntries(raw).count,
              try started.filter { try raw.hgetall(fixture.sessionKey($0))["agent_id"] != agent })
         }
         #expect(index == Set(started.map(\.text)))
@@ -169,7 +171,7 @@ import Testing
             let results = (0..<20).map { _ in
                 attempt { () throws(OpsCoreError) in try starter.startSession(agentID: agent, workflowID: "wf-final") }.failure
             }
-            return (removed, results, try raw.zcard(fixture.agentIndexKey()), try raw.keys("\(fixture.namespace):session:*"))
+            return (removed, results, try fixture.agentIndexEntries(raw).count, try raw.keys(fixture.sessionKeyPattern))
         }
         #expect(removed)  // the toggler always leaves A registered
         #expect(finalResults == Array(repeating: .agentNotRegistered(agentID: agent), count: 20))

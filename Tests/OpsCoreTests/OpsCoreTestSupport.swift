@@ -121,6 +121,15 @@ final class RawRedis {
         try send("ZSCORE", key, member).text.flatMap { Double($0) }.map { Int64($0) }
     }
 
+    /// Every entry of a stream (`XRANGE key - +`): its id and its `event` field.
+    func streamEvents(_ key: String) throws -> [(id: String, payload: [UInt8])] {
+        (try send("XRANGE", key, "-", "+").array ?? []).compactMap { entry in
+            guard let parts = entry.array, parts.count == 2, let id = parts[0].text, let fields = parts[1].array,
+                  fields.count == 2, fields[0].text == "event", let payload = fields[1].bytes else { return nil }
+            return (id, payload)
+        }
+    }
+
     /// `ZCARD key`.
     func zcard(_ key: String) throws -> Int {
         Int(try send("ZCARD", key).integer ?? -1)
@@ -157,8 +166,8 @@ final class RawRedis {
         return SessionSnapshot(
             type: type,
             hash: type == "hash" ? try hgetall(key) : [:],
-            agentIndexScore: try zscore(String(decoding: keys.agentSessions(agent), as: UTF8.self), id.text),
-            byUpdateScore: try zscore(String(decoding: keys.byUpdate, as: UTF8.self), id.text)
+            agentIndexScore: try zscore(String(decoding: keys.agentSessions(agent, partition: KeySpace.partition(of: id)), as: UTF8.self), id.text),
+            byUpdateScore: try zscore(String(decoding: keys.byUpdate(KeySpace.partition(of: id)), as: UTF8.self), id.text)
         )
     }
 }
@@ -210,16 +219,51 @@ struct OpsFixture: Sendable {
             namespace: namespace, retry: retry, origin: origin ?? lifecycle.origin)
     }
 
-    /// `<ns>:session:<id>`.
+    /// `<ns>:{p}:session:<id>`.
     func sessionKey(_ id: SessionID) -> String { String(decoding: keys.session(id), as: UTF8.self) }
-    /// `<ns>:agent:<agent>:sessions`.
-    func agentIndexKey(_ agent: String? = nil) -> String {
-        String(decoding: keys.agentSessions(agent ?? self.agent), as: UTF8.self)
+    /// `<ns>:{p}:agent:<agent>:sessions` of the session's partition.
+    func agentIndexKey(_ agent: String? = nil, for id: SessionID) -> String {
+        String(decoding: keys.agentSessions(agent ?? self.agent, partition: KeySpace.partition(of: id)), as: UTF8.self)
     }
-    /// `<ns>:sessions:by_update`.
-    var byUpdateKey: String { "\(namespace):sessions:by_update" }
-    /// `<ns>:agents`.
-    var agentsKey: String { "\(namespace):agents" }
+    /// `<ns>:{p}:by_update` of the session's partition.
+    func byUpdateKey(for id: SessionID) -> String { byUpdateKey(partition: KeySpace.partition(of: id)) }
+    /// `<ns>:{p}:by_update`.
+    func byUpdateKey(partition: Int) -> String { String(decoding: keys.byUpdate(partition), as: UTF8.self) }
+    /// `<ns>:{p}:agents`.
+    func agentsKey(partition: Int) -> String { String(decoding: keys.agents(partition), as: UTF8.self) }
+    /// `<ns>:{p}:events`.
+    func eventStreamKey(for id: SessionID) -> String { String(decoding: keys.eventStream(KeySpace.partition(of: id)), as: UTF8.self) }
+
+    /// The 16 partitions' agents sets.
+    func agentSets(_ raw: RawRedis) throws -> [Set<String>] {
+        try KeySpace.partitions.map { try raw.smembers(agentsKey(partition: $0)) }
+    }
+
+    /// The keys of a namespace with agents registered and no session: meta and the 16 agents sets.
+    var keysWithoutSessions: Set<String> {
+        Set(KeySpace.partitions.map { agentsKey(partition: $0) } + [String(decoding: keys.meta, as: UTF8.self)])
+    }
+
+    /// `KEYS` pattern of every session hash of the namespace.
+    var sessionKeyPattern: String { "\(namespace):{?}:session:*" }
+
+    /// A random session id in partition `partition`.
+    static func sessionID(inPartition partition: Int) -> SessionID {
+        SessionID(KeySpace.partitionLabels[partition] + SessionID.random().text.dropFirst())!
+    }
+
+    /// Every partition's by-update entries, ordered by score then member.
+    func byUpdateEntries(_ raw: RawRedis) throws -> [ScoredMember] {
+        try KeySpace.partitions.flatMap { try raw.zrangeWithScores(byUpdateKey(partition: $0)) }
+            .sorted { ($0.score, $0.member) < ($1.score, $1.member) }
+    }
+
+    /// Every partition's agent index entries of `agent`, ordered by score then member.
+    func agentIndexEntries(_ raw: RawRedis, agent: String? = nil) throws -> [ScoredMember] {
+        try KeySpace.partitions.flatMap {
+            try raw.zrangeWithScores(String(decoding: keys.agentSessions(agent ?? self.agent, partition: $0), as: UTF8.self))
+        }.sorted { ($0.score, $0.member) < ($1.score, $1.member) }
+    }
     /// `<ns>:events`.
     var eventsChannel: String { "\(namespace):events" }
 

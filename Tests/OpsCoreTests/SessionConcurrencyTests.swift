@@ -91,6 +91,12 @@ import Testing
         let afterSentinel = try await events.payloadsBeforeSentinel()
         #expect(afterSentinel?.count == total + 1)
         #expect(events.disconnections == 0)
+
+        // The partition's stream holds the same events, one entry per commit, in version order.
+        let streamed = try await fixture.run { _, raw in try raw.streamEvents(fixture.eventStreamKey(for: session.id)) }
+        #expect(streamed.count == total + 1)
+        #expect(streamed.map(\.payload) == Array(payloads.prefix(total + 1)))
+        #expect(streamed.compactMap { SessionEvent(json: $0.payload)?.version } == Array(1...Int64(total + 1)))
     }
 
     @Test(arguments: [false, true])
@@ -134,7 +140,7 @@ import Testing
         let succeeded = toggles.filter { $0 == "ok" }.count
 
         let (hash, byUpdate) = try await fixture.run { _, raw in
-            (try raw.hgetall(fixture.sessionKey(session.id)), try raw.zscore(fixture.byUpdateKey, session.id.text))
+            (try raw.hgetall(fixture.sessionKey(session.id)), try raw.zscore(fixture.byUpdateKey(for: session.id), session.id.text))
         }
         #expect(hash["status"] == "failed")
         #expect(hash["version"] == "\(succeeded + 2)")

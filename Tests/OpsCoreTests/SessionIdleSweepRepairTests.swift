@@ -20,30 +20,32 @@ import Testing
         }
         let outcome = try await fixture.run { lifecycle, raw in
             var outcome = Outcome()
-            // 600 members that name no session, older than every session.
-            for number in 0..<600 { try raw.send("ZADD", fixture.byUpdateKey, number, "junk-\(number)") }
-            try raw.send("ZADD", fixture.byUpdateKey, 600, "0B6F7C1E-3F0A-4A57-9A43-2F1F8F6F1C2D")  // not canonical
+            // 600 members that name no session, older than every session, in one partition's index.
+            let junkIndex = fixture.byUpdateKey(partition: 0)
+            for number in 0..<600 { try raw.send("ZADD", junkIndex, number, "junk-\(number)") }
+            try raw.send("ZADD", junkIndex, 600, "0B6F7C1E-3F0A-4A57-9A43-2F1F8F6F1C2D")  // not canonical
             for age in 0..<5 {
-                let id = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf").id
+                // Idle sessions in the junk's partition too, behind all of it.
+                let id = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf", sessionID: age < 2 ? OpsFixture.sessionID(inPartition: 0) : nil).id
                 try SessionExpiryTests.backdate(id, by: 120 + Int64(age), raw: raw, fixture: fixture)
                 outcome.idle.append(id)
             }
             // Live sessions whose index score is older than their last update.
             for number in 0..<30 {
                 let id = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf").id
-                try raw.send("ZADD", fixture.byUpdateKey, 700 + number, id.text)
+                try raw.send("ZADD", fixture.byUpdateKey(for: id), 700 + number, id.text)
                 outcome.stale.append(id)
             }
             // A frozen session and a key of the wrong type left in the index by another tool.
             let frozen = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf").id
             _ = try lifecycle.endSession(frozen)
-            try raw.send("ZADD", fixture.byUpdateKey, 800, frozen.text)
+            try raw.send("ZADD", fixture.byUpdateKey(for: frozen), 800, frozen.text)
             outcome.frozen = frozen
             try raw.send("SET", fixture.sessionKey(outcome.corrupt), "not a hash")
-            try raw.send("ZADD", fixture.byUpdateKey, 801, outcome.corrupt.text)
+            try raw.send("ZADD", fixture.byUpdateKey(for: outcome.corrupt), 801, outcome.corrupt.text)
 
             outcome.report = try lifecycle.expireIdleSessions(idleFor: .seconds(60))
-            outcome.index = try raw.zrangeWithScores(fixture.byUpdateKey)
+            outcome.index = try fixture.byUpdateEntries(raw)
             for id in outcome.idle + outcome.stale {
                 let hash = try raw.hgetall(fixture.sessionKey(id))
                 outcome.statuses[id] = hash["status"]
@@ -71,8 +73,8 @@ import Testing
         let ns = fixture.namespace
         let (denied, allowed) = try await fixture.run { lifecycle, raw in
             // This user may touch sessions whose id starts with a digit, not with a letter.
-            try raw.send("ACL", "SETUSER", user, "on", ">pw", "+@all", "&*",
-                         "~\(ns):sessions:by_update", "~\(ns):session:[0-9]*", "~\(ns):agent:*")
+            try raw.send("ACL", "SETUSER", user, "on", ">pw", "+@all", "&*", "~\(ns):meta", "~\(ns):agents",
+                         "~\(ns):sessions:by_update", "~\(ns):{?}:by_update", "~\(ns):{?}:events", "~\(ns):{?}:session:[0-9]*")
             var denied: [SessionID] = []
             var allowed: [SessionID] = []
             for index in 0..<8 {

@@ -28,8 +28,8 @@ import Testing
         }
         let key = fixture.sessionKey(id)
         for (name, value) in fields { try raw.send("HSET", key, name, value) }
-        try raw.send("ZADD", fixture.agentIndexKey(), 1_709_251_199_999, id.text)
-        try raw.send("ZADD", fixture.byUpdateKey, 1_709_251_200_250, id.text)
+        try raw.send("ZADD", fixture.agentIndexKey(for: id), 1_709_251_199_999, id.text)
+        try raw.send("ZADD", fixture.byUpdateKey(for: id), 1_709_251_200_250, id.text)
     }
 
     @Test func aSessionWrittenFieldByFieldReadsBackAndUpdates() async throws {
@@ -41,7 +41,7 @@ import Testing
             let listed = try lifecycle.listSessions(agent: fixture.agent).sessions
             let updated = try lifecycle.updateSession(id, SessionUpdate(
                 status: .active, metadataPatch: ["nested": ["drop": .null], "by": "swift"], expectedVersion: 7))
-            return (read, listed, updated, try raw.hgetall(fixture.sessionKey(id)), try raw.zscore(fixture.byUpdateKey, id.text))
+            return (read, listed, updated, try raw.hgetall(fixture.sessionKey(id)), try raw.zscore(fixture.byUpdateKey(for: id), id.text))
         }
         #expect(read.id == id)
         #expect(read.agentID == fixture.agent)
@@ -164,7 +164,7 @@ import Testing
             try Self.writeRawSession(raw, fixture: fixture, id: id, overriding: ["session_id": other.text])
             return (attempt { () throws(OpsCoreError) in try lifecycle.getSession(id) },
                     attempt { () throws(OpsCoreError) in try lifecycle.updateSession(id, SessionUpdate(status: .active)) },
-                    try raw.zscore(fixture.byUpdateKey, other.text))
+                    try raw.zscore(fixture.byUpdateKey(for: other), other.text))
         }
         #expect(get.failure?.corruptKeyAndField == CorruptPlace(key: fixture.sessionKey(id), field: "session_id"))
         #expect(update.failure?.corruptKeyAndField == CorruptPlace(key: fixture.sessionKey(id), field: "session_id"))

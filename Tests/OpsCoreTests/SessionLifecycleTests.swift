@@ -16,8 +16,8 @@ import Testing
             return (
                 session,
                 try raw.hgetall(fixture.sessionKey(session.id)),
-                try raw.zrangeWithScores(fixture.agentIndexKey()),
-                try raw.zrangeWithScores(fixture.byUpdateKey),
+                try fixture.agentIndexEntries(raw),
+                try fixture.byUpdateEntries(raw),
                 try raw.timeMilliseconds(),
                 try lifecycle.getSession(session.id)
             )
@@ -57,11 +57,11 @@ import Testing
         let id = try #require(SessionID("0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D"))
         let (session, keys) = try await fixture.run { lifecycle, raw in
             (try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf", sessionID: id),
-             try raw.keys("\(fixture.namespace):session:*"))
+             try raw.keys(fixture.sessionKeyPattern))
         }
         #expect(session.id.text == "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
         #expect(session.metadata.isEmpty)
-        #expect(keys == ["\(fixture.namespace):session:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"])
+        #expect(keys == ["\(fixture.namespace):{0}:session:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"])
     }
 
     @Test func startWithAnExistingSessionIDIsRefusedAndChangesNothing() async throws {
@@ -93,7 +93,7 @@ import Testing
         #expect(result.failure == .agentNotRegistered(agentID: "ghost"))
         #expect(result.failure?.code == "agent_not_registered")
         // Only the agents set exists: no hash, no agent index, no by-update entry.
-        #expect(keys == [fixture.agentsKey])
+        #expect(keys == fixture.keysWithoutSessions)
         #expect(try await events.payloadsBeforeSentinel() == [])
     }
 
@@ -125,7 +125,7 @@ import Testing
         }
         #expect(result.failure?.invalidField == "agent_id")
         #expect(result.failure?.code == "invalid_input")
-        #expect(keys == [fixture.agentsKey])
+        #expect(keys == fixture.keysWithoutSessions)
     }
 
     @Test func startRefusesABadWorkflowIDBeforeWritingAnything() async throws {
@@ -138,7 +138,7 @@ import Testing
             }, try raw.keys("\(fixture.namespace):*"))
         }
         #expect(fields == Array(repeating: "workflow_id", count: bad.count))
-        #expect(keys == [fixture.agentsKey])
+        #expect(keys == fixture.keysWithoutSessions)
     }
 
     @Test func idsOfExactly256BytesAreAccepted() async throws {
@@ -164,7 +164,7 @@ import Testing
             let refused = attempt { () throws(OpsCoreError) in
                 try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf", metadata: tooBig)
             }
-            return (try raw.hgetall(fixture.sessionKey(accepted.id)), refused, try raw.keys("\(fixture.namespace):session:*"))
+            return (try raw.hgetall(fixture.sessionKey(accepted.id)), refused, try raw.keys(fixture.sessionKeyPattern))
         }
         #expect(accepted["metadata"]?.utf8.count == 65_536)
         #expect(refused.failure?.invalidField == "metadata")
@@ -205,7 +205,7 @@ import Testing
             let started = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf", metadata: initial)
             let updated = try lifecycle.updateSession(started.id, SessionUpdate(metadataPatch: patch))
             return (started, updated, try raw.hgetall(fixture.sessionKey(started.id)),
-                    try raw.zscore(fixture.byUpdateKey, started.id.text))
+                    try raw.zscore(fixture.byUpdateKey(for: started.id), started.id.text))
         }
         let expected: [String: JSONValue] = ["a": 1, "b": 2, "obj": ["x": 1, "z": 3, "deep": ["keep": true, "add": [1, 2]]]]
         #expect(updated.metadata == expected)
@@ -241,7 +241,7 @@ import Testing
                 steps.append(try lifecycle.updateSession(started.id, update))
                 hashes.append(try raw.hgetall(key))
             }
-            return (steps, hashes, try raw.zscore(fixture.byUpdateKey, started.id.text))
+            return (steps, hashes, try raw.zscore(fixture.byUpdateKey(for: started.id), started.id.text))
         }
         #expect(steps.map(\.status) == [.active, .paused, .paused, .active, .active])
         #expect(steps.map(\.version) == [1, 2, 3, 4, 5])
@@ -429,7 +429,7 @@ import Testing
                     try lifecycle.listSessions(agent: fixture.agent, limit: 3).sessions,
                     try lifecycle.listSessions(agent: fixture.agent, limit: 1).sessions,
                     try lifecycle.listSessions(agent: "nobody").sessions,
-                    try raw.zrangeWithScores(fixture.agentIndexKey()))
+                    try fixture.agentIndexEntries(raw))
         }
         let newestFirst = Array(started.reversed())
         #expect(all == newestFirst)
@@ -445,7 +445,7 @@ import Testing
         let orphan = SessionID.random()
         let (session, listed, zero, tooMany, badAgent) = try await fixture.run { lifecycle, raw in
             let session = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf")
-            try raw.send("ZADD", fixture.agentIndexKey(), session.startTime.millisecondsSince1970 + 10, orphan.text)
+            try raw.send("ZADD", fixture.agentIndexKey(for: orphan), session.startTime.millisecondsSince1970 + 10, orphan.text)
             return (session,
                     try lifecycle.listSessions(agent: fixture.agent, limit: 10).sessions,
                     attempt { () throws(OpsCoreError) in try lifecycle.listSessions(agent: fixture.agent, limit: 0).sessions },
@@ -472,6 +472,6 @@ import Testing
         #expect(update.failure == .sessionNotFound(id))
         #expect(end.failure == .sessionNotFound(id))
         #expect(snapshot.type == "none")
-        #expect(keys == [fixture.agentsKey])
+        #expect(keys == fixture.keysWithoutSessions)
     }
 }

@@ -25,7 +25,7 @@ import Testing
             let deepPatch = attempt { () throws(OpsCoreError) in
                 try lifecycle.updateSession(session.id, SessionUpdate(metadataPatch: ["other": .object(Self.nested(64))]))
             }
-            return (deepStart, deepPatch, try lifecycle.getSession(session.id), try raw.keys("\(fixture.namespace):session:*"))
+            return (deepStart, deepPatch, try lifecycle.getSession(session.id), try raw.keys(fixture.sessionKeyPattern))
         }
         #expect(deepStart.failure?.invalidField == "metadata")
         #expect(deepPatch.failure?.invalidField == "metadata")
@@ -38,12 +38,12 @@ import Testing
         let fixture = try await OpsFixture.make("partial")
         let events = try await fixture.subscribe()
         defer { events.stop() }
-        let (outcome, hash) = try await fixture.run { lifecycle, raw in
+        let (outcome, hash, indexKey) = try await fixture.run { lifecycle, raw in
             let id = try lifecycle.startSession(agentID: fixture.agent, workflowID: "wf").id
-            try raw.send("DEL", fixture.byUpdateKey)
-            try raw.send("SET", fixture.byUpdateKey, "written by another tool")
+            try raw.send("DEL", fixture.byUpdateKey(for: id))
+            try raw.send("SET", fixture.byUpdateKey(for: id), "written by another tool")
             let outcome = attempt { () throws(OpsCoreError) in try lifecycle.updateSession(id, SessionUpdate(status: .paused)) }
-            return (outcome, try raw.hgetall(fixture.sessionKey(id)))
+            return (outcome, try raw.hgetall(fixture.sessionKey(id)), fixture.byUpdateKey(for: id))
         }
         let error = try #require(outcome.failure)
         #expect(error.code == "partially_applied")
@@ -52,7 +52,7 @@ import Testing
             return
         }
         #expect(command == "ZADD")
-        #expect(key == fixture.byUpdateKey)
+        #expect(key == indexKey)
         #expect(reason.hasPrefix("WRONGTYPE"))
         // The hash part committed, exactly once: no retry.
         #expect(hash["status"] == "paused")

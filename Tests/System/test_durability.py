@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from support.layout import session_key
+
 TOTAL, DURATION, KILL_AT, DOWN_FOR = 2000, 4.0, 1.5, 1.0
 SESSIONS = 5
 OUTAGE_CODES = ("redis_unavailable", "redis_timeout")
@@ -95,7 +97,7 @@ def outage(module_harness, figures):
            "generator_done": not generator.is_alive(), "rc": worker.finish(timeout=30),
            "outcomes": classify(worker, sessions, t0)}
     run["final"] = {sid: module_harness.session_get(server.url, sid) for sid in sessions}
-    run["fields"] = {sid: set(server.client().hgetall(f"opscore:session:{sid}")) for sid in sessions}
+    run["fields"] = {sid: set(server.client().hgetall(session_key("opscore", sid))) for sid in sessions}
     outcomes = run["outcomes"]
     committed = {sid: committed_keys(run["final"][sid]) for sid in sessions}
     run["committed"] = committed

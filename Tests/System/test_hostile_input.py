@@ -11,6 +11,8 @@ import re
 import pytest
 
 from support.keyspace import changed_keys, scan_keys, snapshot
+from support.layout import (PARTITIONS, agent_index_key, agents_key, by_update_key, event_stream_key,
+                            meta_key, partition, session_key)
 
 HOSTILE_IDS = [
     "agent with spaces", "star*", "*", "{braces}", "{}", "colon:agent:x", ":", "x:sessions",
@@ -119,13 +121,20 @@ def test_agent_list_is_exactly_the_awkward_ids(module_harness, store):
 
 
 def test_keys_are_only_of_the_documented_forms(store):
-    """agents, sessions:by_update, agent:<id>:sessions (id verbatim), session:<uuid>."""
-    expected = {b"opscore:agents", b"opscore:sessions:by_update"}
-    expected |= {f"opscore:agent:{ident}:sessions".encode() for ident in HOSTILE_IDS}
-    expected |= {f"opscore:session:{sid}".encode() for sid in store["sessions"]}
+    """meta; per partition {p}: agents, by_update, events, agent:<id>:sessions
+    (id verbatim) and session:<uuid>, each in the partition of its session."""
+    expected = {meta_key("opscore").encode()}
+    expected |= {agents_key("opscore", label).encode() for label in PARTITIONS}
+    for sid, (ident, *_rest) in store["sessions"].items():
+        label = partition(sid)
+        expected |= {session_key("opscore", sid).encode(), by_update_key("opscore", label).encode(),
+                     event_stream_key("opscore", label).encode(),
+                     agent_index_key("opscore", ident, label).encode()}
     assert sorted(store["keys"]) == sorted(expected)
-    assert all(UUID_RE.match(key[len(b"opscore:session:"):]) for key in store["keys"]
-               if key.startswith(b"opscore:session:"))
+    for key in store["keys"]:
+        if re.match(rb"^opscore:\{.\}:session:", key):
+            sid = key.split(b":session:", 1)[1]
+            assert UUID_RE.match(sid) and key.startswith(f"opscore:{{{sid[:1].decode()}}}:".encode()), key
 
 
 @pytest.fixture(scope="module")
@@ -218,4 +227,4 @@ def test_namespace_of_64_allowed_characters_is_accepted(redis_server, run_opscor
     server = redis_server()
     result = run_opscore(server.url, "agent", "register", "ns-agent", namespace=VALID_NAMESPACE)
     assert result.rc == 0, result.brief()
-    assert server.client().sismember(f"{VALID_NAMESPACE}:agents", "ns-agent")
+    assert all(server.client().sismember(agents_key(VALID_NAMESPACE, label), "ns-agent") for label in PARTITIONS)

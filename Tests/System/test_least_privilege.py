@@ -15,11 +15,12 @@ import time
 import pytest
 
 from support.keyspace import changed_keys, snapshot
+from support.layout import register_agent, session_key
 
 # The ACL line the README documents (PASS replaced by the password).
 ACL_COMMANDS = ["ping", "time", "select", "watch", "multi", "exec", "discard",
-                "hgetall", "hset", "del", "exists", "sismember", "sadd", "srem",
-                "smembers", "zadd", "zrem", "zrevrange", "zrangebyscore", "publish", "subscribe"]
+                "hgetall", "hset", "hsetnx", "xadd", "xread", "xinfo", "del", "exists", "sismember", "sadd", "srem",
+                "smembers", "zadd", "zrem", "zrevrange", "zrangebyscore", "publish"]
 NO_SESSION = "00000000-0000-4000-8000-000000000000"
 
 
@@ -174,7 +175,7 @@ def start_without_hset(module_harness, acl_server, figures):
     """`session start` as a user whose ACL lacks +hset, watched by a subscriber."""
     url = user_without(acl_server, "hset")
     admin = acl_server.client()
-    admin.sadd("opscore:agents", "lp-denied")
+    register_agent(admin, "opscore", "lp-denied")
     before = snapshot(admin)
     subscription = acl_server.client().pubsub()
     subscription.subscribe("opscore:events")
@@ -220,14 +221,14 @@ def update_without_multi(module_harness, acl_server, figures):
     """`session update` as a user whose ACL lacks +multi (a refused MULTI)."""
     url = user_without(acl_server, "multi")
     admin = acl_server.client()
-    admin.sadd("opscore:agents", "lp-multi")
+    register_agent(admin, "opscore", "lp-multi")
     started = module_harness.opscore(acl_server.url, "session", "start", "--agent", "lp-multi", "--workflow", "w")
     assert started.rc == 0, started.brief()
     session_id = started.json()["session_id"]
     before = snapshot(admin)
     result = module_harness.opscore(url, "session", "update", session_id, "--metadata", '{"x":1}')
     run = {"result": result, "changed": changed_keys(before, snapshot(admin)),
-           "hash": admin.hgetall(f"opscore:session:{session_id}")}
+           "hash": admin.hgetall(session_key("opscore", session_id))}
     figures.record("least_privilege", without_multi_exit=result.rc, without_multi_changed_keys=len(run["changed"]))
     return run
 

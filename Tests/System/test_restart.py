@@ -144,7 +144,8 @@ def record_figures(figures, run):
                    max_latency_s=max(latencies or [0.0]), codes=dict(codes), **per_phase,
                    worker_unavailable_lines=run["worker_err"].count("unavailable"),
                    worker_reachable_again_lines=run["worker_err"].count("reachable again"),
-                   watch_missed_lines=run["watch_err"].count("may have been missed"))
+                   watch_lost_lines=run["watch_err"].count("lost connection"),
+                   watch_resumed_lines=run["watch_err"].count("reconnected"))
 
 
 def test_watcher_receives_events_before_the_restarts(restarts):
@@ -199,6 +200,7 @@ def test_worker_reports_the_outage_on_stderr(restarts):
     assert "unavailable" in restarts["worker_err"]
 
 
-def test_watcher_reports_that_events_may_have_been_missed(restarts):
-    """watch says on stderr that events may have been missed during the outage."""
-    assert "may have been missed" in restarts["watch_err"]
+def test_watcher_reports_the_outage_and_that_it_resumed(restarts):
+    """watch says on stderr that it lost Redis and that it resumed reading where it was."""
+    assert "lost connection" in restarts["watch_err"]
+    assert "reconnected" in restarts["watch_err"]

@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from support.layout import session_key
+
 TOTAL = int(os.environ.get("SOAK_REQUESTS", "200000"))
 WARMUP = min(20000, TOTAL // 10)
 BUDGET = float(os.environ.get("SOAK_MAX_SECONDS", "150"))
@@ -106,7 +108,7 @@ def soak(module_harness, figures):
     end_rss = worker.rss_kib()
     client = server.client()
     run = {"finished": finished, "counter": counter, "end_rss": end_rss, "rc": worker.finish(timeout=15),
-           "version_sum": sum(int(client.hget(f"opscore:session:{s}", "version")) - 1 for s in sessions)}
+           "version_sum": sum(int(client.hget(session_key("opscore", s), "version")) - 1 for s in sessions)}
     steady = (counter.count - WARMUP) / (t0 + elapsed - counter.warm_t) if counter.warm_t else 0.0
     figures.record("soak", updates=TOTAL, sessions=SESSIONS, seconds=elapsed, ok=counter.ok,
                    req_per_s=round(counter.count / elapsed) if elapsed else 0, req_per_s_after_warmup=round(steady),

@@ -5,9 +5,12 @@ import Synchronization
 ///
 /// Every method **blocks the calling thread** on Redis (through the pool);
 /// call it from a thread of your own, not from Swift concurrency's cooperative pool.
-/// Every write keeps the agent index and the by-update index in the same MULTI
-/// as the hash, and publishes its event inside that MULTI, so an event goes out
-/// if and only if the change committed.
+/// Every write keeps the agent index and the by-update index of the session's
+/// partition in the same MULTI as the hash, and appends its event to the
+/// partition's stream (`XADD … MAXLEN ~ events_maxlen`) and publishes it inside
+/// that MULTI, so an event exists if and only if the change committed. Before
+/// its first write a store checks (once) that the namespace is in layout 2,
+/// writing `<ns>:meta` when it is the namespace's first writer.
 public final class SessionStore: Sendable {
     /// The pool every operation borrows from.
     public let pool: RedisConnectionPool
@@ -17,6 +20,7 @@ public final class SessionStore: Sendable {
     public let retry: RedisRetryPolicy
     private let attemptCounter = Atomic<Int>(0)
     private let commitCounter = Atomic<Int>(0)
+    private let metaCheck = KeySpaceMetaCheck()
 
     /// Creates a store.
     public init(pool: RedisConnectionPool, keys: KeySpace, retry: RedisRetryPolicy = .default) {
@@ -28,6 +32,27 @@ public final class SessionStore: Sendable {
     /// Transaction attempts and commits so far; `attempts - commits` were aborted or refused.
     public var transactionCounts: (attempts: Int, commits: Int) {
         (attemptCounter.load(ordering: .relaxed), commitCounter.load(ordering: .relaxed))
+    }
+
+    /// The namespace's meta, checked to be layout 2 before the first write (one
+    /// round trip the first time, none after). A namespace without meta gets the
+    /// defaults, and its meta hash is written after the first committed write.
+    /// - Throws: ``OpsCoreError`` `layoutMismatch`, `redis`.
+    @discardableResult
+    public func meta() throws(OpsCoreError) -> KeySpaceMeta {
+        try metaCheck.meta(keys, pool: pool)
+    }
+
+    /// Writes the namespace's meta hash unless it exists (`opscore init`); returns it as stored.
+    /// - Parameter eventsMaxLength: About how many entries each partition's stream keeps.
+    /// - Throws: ``OpsCoreError`` `layoutMismatch` (nothing is written then), `redis`.
+    public func createMeta(eventsMaxLength: Int) throws(OpsCoreError) -> KeySpaceMeta {
+        try metaCheck.create(keys, pool: pool, eventsMaxLength: eventsMaxLength)
+    }
+
+    /// Called after a committed write: writes the meta hash if the namespace had none.
+    func noteCommittedWrite() {
+        metaCheck.committed(keys, pool: pool)
     }
 
     /// Reads one session. One round trip.
@@ -52,10 +77,12 @@ public final class SessionStore: Sendable {
     /// - Throws: ``OpsCoreError`` `agentNotRegistered`, `sessionExists`, `conflict`, `redis`.
     public func create(id: SessionID, agentID: String, workflowID: String, metadata: [String: JSONValue], origin: String) throws(OpsCoreError) -> Session {
         let key = keys.session(id)
+        let partition = KeySpace.partition(of: id)
         let metadataBytes = try SessionValidation.serializedMetadata(metadata)
+        let maxLength = try meta().eventsMaxLength
         return try transact(
-            watching: [keys.agents, key],
-            reading: [RedisCommand("SISMEMBER", keys.agents, agentID), RedisCommand("EXISTS", key), RedisCommand("TIME")]
+            watching: [keys.agents(partition), key],
+            reading: [RedisCommand("SISMEMBER", keys.agents(partition), agentID), RedisCommand("EXISTS", key), RedisCommand("TIME")]
         ) { replies throws(OpsCoreError) in
             guard replies[0].integer == 1 else { throw .agentNotRegistered(agentID: agentID) }
             guard replies[1].integer == 0 else { throw .sessionExists(id) }
@@ -70,10 +97,9 @@ public final class SessionStore: Sendable {
                 at: now, origin: origin)
             let commands = [
                 RedisCommand("HSET", [key] + SessionHash.fields(of: session, metadataBytes: metadataBytes)),
-                RedisCommand("ZADD", keys.agentSessions(agentID), now.millisecondsSince1970, id.text),
-                RedisCommand("ZADD", keys.byUpdate, now.millisecondsSince1970, id.text),
-                RedisCommand("PUBLISH", keys.events, event.jsonBytes),
-            ]
+                RedisCommand("ZADD", keys.agentSessions(agentID, partition: partition), now.millisecondsSince1970, id.text),
+                RedisCommand("ZADD", keys.byUpdate(partition), now.millisecondsSince1970, id.text),
+            ] + announce([event], partition: partition, maxLength: maxLength)
             return .commit(commands) { _ in session }
         }
     }
@@ -87,11 +113,12 @@ public final class SessionStore: Sendable {
     ///   `redis`, and whatever `change` throws.
     public func modify(_ id: SessionID, _ change: (Session, Timestamp) throws(OpsCoreError) -> SessionChange?) throws(OpsCoreError) -> Session {
         let key = keys.session(id)
+        let maxLength = try meta().eventsMaxLength
         return try transact(watching: [key], reading: [RedisCommand("HGETALL", key), RedisCommand("TIME")]) { replies throws(OpsCoreError) in
             guard let current = try SessionHash.decode(replies[0], key: key) else { throw .sessionNotFound(id) }
             let now = try Self.time(replies[1])
             guard let planned = try change(current, now) else { return .done(current) }
-            return .commit(try commands(for: planned, key: key)) { _ in planned.session }
+            return .commit(try commands(for: planned, key: key, maxLength: maxLength)) { _ in planned.session }
         }
     }
 
@@ -104,13 +131,15 @@ public final class SessionStore: Sendable {
     @discardableResult
     public func delete(_ id: SessionID, origin: String) throws(OpsCoreError) -> Session? {
         let key = keys.session(id)
+        let partition = KeySpace.partition(of: id)
+        let maxLength = try meta().eventsMaxLength
         return try transact(
             watching: [key],
             reading: [RedisCommand("HGETALL", key), RedisCommand("TIME")]
         ) { replies throws(OpsCoreError) in
             if case .array(let fields) = replies[0], fields.isEmpty { throw .sessionNotFound(id) }
             let now = try Self.time(replies[1])
-            var commands = [RedisCommand("DEL", key), RedisCommand("ZREM", keys.byUpdate, id.text)]
+            var commands = [RedisCommand("DEL", key), RedisCommand("ZREM", keys.byUpdate(partition), id.text)]
             let session: Session?
             do {
                 session = try SessionHash.decode(replies[0], key: key)
@@ -118,73 +147,22 @@ public final class SessionStore: Sendable {
                 session = nil
             }
             if let session {
-                commands.append(RedisCommand("ZREM", keys.agentSessions(session.agentID), id.text))
+                commands.append(RedisCommand("ZREM", keys.agentSessions(session.agentID, partition: partition), id.text))
                 let event = SessionEvent(
                     kind: .deleted, sessionID: id, agentID: session.agentID, workflowID: session.workflowID,
                     status: session.status, previousStatus: session.status, version: session.version,
                     changed: [], at: now, origin: origin)
-                commands.append(RedisCommand("PUBLISH", keys.events, event.jsonBytes))
+                commands += announce([event], partition: partition, maxLength: maxLength)
             } else if let agentID = SessionHash.rawField(SessionHash.agentID, in: replies[0]).flatMap({ String(validating: $0, as: UTF8.self) }) {
-                commands.append(RedisCommand("ZREM", keys.agentSessions(agentID), id.text))
+                commands.append(RedisCommand("ZREM", keys.agentSessions(agentID, partition: partition), id.text))
             }
             return .commit(commands) { _ in session }
         }
     }
 
-    /// An agent's sessions, newest first, from its index. Two round trips.
-    ///
-    /// Index entries whose hash is gone are skipped; a corrupt hash is reported in
-    /// the listing's `corrupt` and does not hide the others.
-    /// - Throws: ``OpsCoreError`` `redis`.
-    public func list(agentID: String, limit: Int) throws(OpsCoreError) -> SessionListing {
-        let replies = try run { connection in
-            let ids = try connection.send(RedisCommand("ZREVRANGE", keys.agentSessions(agentID), 0, limit - 1)).array ?? []
-            let sessionIDs = ids.compactMap { $0.text.flatMap(SessionID.init) }
-            if sessionIDs.isEmpty { return [(SessionID, RedisReply)]() }
-            let hashes = try connection.pipeline(sessionIDs.map { RedisCommand("HGETALL", keys.session($0)) }, readOnly: true)
-            return Array(zip(sessionIDs, hashes))
-        }
-        var listing = SessionListing(sessions: [])
-        for (id, hash) in replies {
-            do {
-                if let session = try SessionHash.decode(hash, key: keys.session(id)) { listing.sessions.append(session) }
-            } catch .corruptSession(let key, let field, let reason) {
-                listing.corrupt.append(.corruptSession(key: key, field: field, reason: reason))
-            }
-        }
-        return listing
-    }
-
-    /// The by-update score (ms since 1970, Redis time) at or before which a live
-    /// session has been idle for `idle`. One round trip (`TIME`).
-    public func idleCutoff(idleFor idle: Duration) throws(OpsCoreError) -> Int64 {
-        let now = try run { try Self.time(try $0.send(RedisCommand("TIME"))) }
-        let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
-        return now.millisecondsSince1970 - idleMilliseconds
-    }
-
-    /// Members of the by-update index scored at or before `cutoff`, lowest score
-    /// first, as raw bytes (another tool may have written members that are no
-    /// session id). One round trip.
-    public func idleIndexEntries(atOrBefore cutoff: Int64, offset: Int, count: Int) throws(OpsCoreError) -> [[UInt8]] {
-        let reply = try run { try $0.send(RedisCommand("ZRANGEBYSCORE", keys.byUpdate, "-inf", cutoff, "LIMIT", offset, count)) }
-        return (reply.array ?? []).compactMap(\.bytes)
-    }
-
-    /// Removes a member from the by-update index (one naming no live session).
-    func removeIdleEntry(_ member: [UInt8]) throws(OpsCoreError) {
-        try run { try $0.send(RedisCommand("ZREM", keys.byUpdate, member)) }
-    }
-
-    /// Raises a session's by-update score to `milliseconds` when it is lower and the
-    /// session is still indexed (`ZADD XX GT`, Redis 6.2+): a concurrent update's
-    /// later score is never lowered and an ended session is never re-added.
-    func raiseIdleScore(_ id: SessionID, to milliseconds: Int64) throws(OpsCoreError) {
-        try run { try $0.send(RedisCommand("ZADD", keys.byUpdate, "XX", "GT", milliseconds, id.text)) }
-    }
-
-    private func commands(for change: SessionChange, key: [UInt8]) throws(OpsCoreError) -> [RedisCommand] {
+    private func commands(for change: SessionChange, key: [UInt8], maxLength: Int) throws(OpsCoreError) -> [RedisCommand] {
         let session = change.session
+        let partition = KeySpace.partition(of: session.id)
         var fields: [any RedisArgument] = [key]
         for name in change.changedFields {
             switch name {
@@ -202,12 +180,21 @@ public final class SessionStore: Sendable {
         }
         var commands = [RedisCommand("HSET", fields)]
         if session.status.isFinal {
-            commands.append(RedisCommand("ZREM", keys.byUpdate, session.id.text))
+            commands.append(RedisCommand("ZREM", keys.byUpdate(partition), session.id.text))
         } else {
-            commands.append(RedisCommand("ZADD", keys.byUpdate, session.lastUpdatedTime.millisecondsSince1970, session.id.text))
+            commands.append(RedisCommand("ZADD", keys.byUpdate(partition), session.lastUpdatedTime.millisecondsSince1970, session.id.text))
         }
-        for event in change.events {
-            commands.append(RedisCommand("PUBLISH", keys.events, event.jsonBytes))
+        return commands + announce(change.events, partition: partition, maxLength: maxLength)
+    }
+
+    /// Each event appended to the partition's stream and published on the channel.
+    private func announce(_ events: [SessionEvent], partition: Int, maxLength: Int) -> [RedisCommand] {
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(events.count * 2)
+        for event in events {
+            let json = event.jsonBytes
+            commands.append(RedisCommand("XADD", keys.eventStream(partition), "MAXLEN", "~", maxLength, "*", "event", json))
+            commands.append(RedisCommand("PUBLISH", keys.events, json))
         }
         return commands
     }
@@ -218,6 +205,7 @@ public final class SessionStore: Sendable {
         reading reads: [RedisCommand],
         decide: ([RedisReply]) throws(OpsCoreError) -> RedisTransactionStep<Result>
     ) throws(OpsCoreError) -> Result {
+        var wrote = false
         do {
             let outcome = try pool.withConnection { connection in
                 try connection.transaction(watching: watched, reading: reads, retry: retry) { replies in
@@ -227,10 +215,13 @@ public final class SessionStore: Sendable {
                     for reply in replies {
                         if case .error(let serverError) = reply, serverError.code != "WRONGTYPE" { throw RedisError(serverError) }
                     }
-                    return try decide(replies)
+                    let step = try decide(replies)
+                    if case .commit = step { wrote = true } else { wrote = false }
+                    return step
                 }
             }
             commitCounter.add(1, ordering: .relaxed)
+            if wrote { noteCommittedWrite() }
             return outcome.value
         } catch let error as RedisError where error.kind == .transactionConflict {
             throw .conflict(attempts: retry.maxAttempts)
@@ -241,7 +232,7 @@ public final class SessionStore: Sendable {
 
     /// Runs plain commands on one pooled connection, mapping errors.
     @discardableResult
-    private func run<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
+    func run<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
         try pool.withOpsConnection(body)
     }
 

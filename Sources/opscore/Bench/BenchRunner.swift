@@ -144,11 +144,18 @@ final class BenchRunner: @unchecked Sendable {
         _ = try? pool.withConnection { connection in
             var index = 0
             while index < ids.count {
-                let batch = ids[index..<min(index + 500, ids.count)].map { keys.session($0) }
-                _ = try connection.send(RedisCommand("DEL", batch))
+                // One key per DEL: sessions of different partitions live in different slots.
+                _ = try connection.pipeline(ids[index..<min(index + 500, ids.count)].map { RedisCommand("DEL", keys.session($0)) })
                 index += 500
             }
-            _ = try connection.send(RedisCommand("DEL", keys.agents, keys.byUpdate, keys.agentSessions(agentID)))
+            // Each partition's keys in a DEL of their own (one slot each, as a Cluster needs).
+            for partition in KeySpace.partitions {
+                _ = try connection.send(RedisCommand("DEL", [
+                    keys.agents(partition), keys.byUpdate(partition), keys.agentSessions(agentID, partition: partition),
+                    keys.eventStream(partition), keys.deadEventStream(partition),
+                ]))
+            }
+            _ = try connection.send(RedisCommand("DEL", keys.meta))
         }
     }
 

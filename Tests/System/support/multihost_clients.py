@@ -15,6 +15,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .layout import session_key
+
 REDIS_PORT = 6379
 EX_USAGE = 64
 
@@ -111,7 +113,7 @@ def redis_session_hashes(address, password, namespace, session_ids):
     try:
         pipeline = client.pipeline(transaction=False)
         for session_id in session_ids:
-            pipeline.hgetall(f"{namespace}:session:{session_id}")
+            pipeline.hgetall(session_key(namespace, session_id))
         return dict(zip(session_ids, pipeline.execute()))
     finally:
         client.close()

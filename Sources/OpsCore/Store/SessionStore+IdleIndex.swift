@@ -1,0 +1,31 @@
+import Redis
+
+extension SessionStore {
+    /// The by-update score (ms since 1970, Redis time) at or before which a live
+    /// session has been idle for `idle`. One round trip (`TIME`).
+    public func idleCutoff(idleFor idle: Duration) throws(OpsCoreError) -> Int64 {
+        let now = try run { try Self.time(try $0.send(RedisCommand("TIME"))) }
+        let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
+        return now.millisecondsSince1970 - idleMilliseconds
+    }
+
+    /// Members of a partition's by-update index scored at or before `cutoff`,
+    /// lowest score first, as raw bytes (another tool may have written members
+    /// that are no session id). One round trip.
+    public func idleIndexEntries(partition: Int, atOrBefore cutoff: Int64, offset: Int, count: Int) throws(OpsCoreError) -> [[UInt8]] {
+        let reply = try run { try $0.send(RedisCommand("ZRANGEBYSCORE", keys.byUpdate(partition), "-inf", cutoff, "LIMIT", offset, count)) }
+        return (reply.array ?? []).compactMap(\.bytes)
+    }
+
+    /// Removes a member from a partition's by-update index (one naming no live session).
+    func removeIdleEntry(_ member: [UInt8], partition: Int) throws(OpsCoreError) {
+        try run { try $0.send(RedisCommand("ZREM", keys.byUpdate(partition), member)) }
+    }
+
+    /// Raises a session's by-update score to `milliseconds` when it is lower and the
+    /// session is still indexed (`ZADD XX GT`, Redis 6.2+): a concurrent update's
+    /// later score is never lowered and an ended session is never re-added.
+    func raiseIdleScore(_ id: SessionID, to milliseconds: Int64) throws(OpsCoreError) {
+        try run { try $0.send(RedisCommand("ZADD", keys.byUpdate(KeySpace.partition(of: id)), "XX", "GT", milliseconds, id.text)) }
+    }
+}
