@@ -200,9 +200,12 @@ public final class SessionStore: Sendable {
     }
 
     /// Runs a WATCH/MULTI/EXEC transaction on one pooled connection, mapping errors.
-    private func transact<Result>(
+    /// - Parameter writesMeta: Whether a committed write also writes a missing meta hash
+    ///   (`false` for `migrate`, which writes it last).
+    func transact<Result>(
         watching watched: [[UInt8]],
         reading reads: [RedisCommand],
+        writesMeta: Bool = true,
         decide: ([RedisReply]) throws(OpsCoreError) -> RedisTransactionStep<Result>
     ) throws(OpsCoreError) -> Result {
         var wrote = false
@@ -221,7 +224,7 @@ public final class SessionStore: Sendable {
                 }
             }
             commitCounter.add(1, ordering: .relaxed)
-            if wrote { noteCommittedWrite() }
+            if wrote && writesMeta { noteCommittedWrite() }
             return outcome.value
         } catch let error as RedisError where error.kind == .transactionConflict {
             throw .conflict(attempts: retry.maxAttempts)
