@@ -10,16 +10,20 @@ import json
 import os
 import re
 import secrets
+import signal
+import subprocess
 import time
 
 import pytest
 
+from support.cli import opscore_argv
 from support.keyspace import changed_keys, snapshot
 from support.layout import register_agent, session_key
 
 # The ACL line the README documents (PASS replaced by the password).
 ACL_COMMANDS = ["ping", "time", "select", "watch", "multi", "exec", "discard",
-                "hgetall", "hset", "hsetnx", "xadd", "xread", "xinfo", "del", "exists", "sismember", "sadd", "srem",
+                "hgetall", "hset", "hsetnx", "xadd", "xread", "xinfo", "xgroup", "xreadgroup", "xack",
+                "xautoclaim", "xpending", "del", "exists", "sismember", "sadd", "srem",
                 "smembers", "zadd", "zrem", "zrevrange", "zrangebyscore", "publish"]
 NO_SESSION = "00000000-0000-4000-8000-000000000000"
 
@@ -90,8 +94,8 @@ class CliSurface:
         if listed and sid not in {o.get("session_id") for o in listed.json_lines()}:
             self.problems.append("session list did not show the session")
         self.step("session end", "session", "end", sid, "--status", "failed")
-        # Refused changes end their transaction with UNWATCH (a silent best-effort
-        # call: only the ACL LOG would show it denied).
+        # Refused changes end their transaction with DISCARD (only the ACL LOG
+        # would show it denied).
         self.step("session end (already ended, refused)", "session", "end", sid, want=1)
         self.step("session delete", "session", "delete", sid)
         self.step("session update (deleted, refused)", "session", "update", sid, "--status", "paused", want=1)
@@ -122,6 +126,7 @@ def acl_user_run(module_harness, acl_server, figures):
     cli.run(acl_server.url_for("opscore", acl_server.password, db=1))
     worker, sid, replies = worker_surface(module_harness, url)
     run.update(cli=cli, worker_replies=replies, worker_rc=worker.finish(), worker_err=worker.stderr_text())
+    run["consume"] = consume_surface(module_harness, url)
     run["deleted_event"] = watcher.wait_event(
         lambda e: e.get("session_id") == sid and e.get("type") == "session.deleted")
     run["events"] = len(watcher.events)
@@ -153,6 +158,26 @@ def test_acl_user_watches_events(acl_user_run):
     """`watch` as the ACL user subscribes and receives the worker's session.deleted."""
     assert acl_user_run["subscribed"], "watch as the ACL user did not subscribe"
     assert acl_user_run["deleted_event"], f"got {acl_user_run['events']} events, not the worker's session.deleted"
+
+
+def consume_surface(harness, url):
+    """`consume` as the ACL user: creates its group, handles the retained events
+    (one failing run, claimed again and then acknowledged), exits 0 on SIGTERM."""
+    marker = harness.directory / "lp-consume"
+    argv = opscore_argv(harness.binary, url) + [
+        "consume", "--group", "lp", "--from", "beginning", "--claim-after", "0.3",
+        "--exec", f'if [ -e {marker} ]; then cat >/dev/null; else touch {marker}; exit 1; fi']
+    with open(harness.directory / "lp-consume.err", "wb") as err:
+        proc = harness.children.spawn(argv, stdout=subprocess.DEVNULL, stderr=err)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    return {"rc": proc.wait(timeout=10), "err": (harness.directory / "lp-consume.err").read_text()}
+
+
+def test_acl_user_consumes_with_a_group(acl_user_run):
+    """`consume` (XGROUP, XREADGROUP, XACK, XAUTOCLAIM, XPENDING) works as the ACL user."""
+    assert acl_user_run["consume"]["rc"] == 0, acl_user_run["consume"]["err"]
+    assert "NOPERM" not in acl_user_run["consume"]["err"], acl_user_run["consume"]["err"]
 
 
 def test_acl_log_shows_no_denied_command(acl_user_run):

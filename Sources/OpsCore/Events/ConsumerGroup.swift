@@ -1,0 +1,179 @@
+public import Redis
+
+/// At-least-once processing of the event feed with a Redis consumer group: one
+/// group across the 16 partitions' streams, created on first use.
+///
+/// A consumer reads new entries (``next(count:block:)``), hands each to its
+/// handler, and acknowledges those handled (``acknowledge(_:)``); an entry not
+/// acknowledged stays pending and is claimed again by any consumer of the group
+/// once it has been idle long enough (``claimIdle(for:count:)``, `XAUTOCLAIM`).
+/// An entry that failed too often goes to its partition's dead-letter stream
+/// (``deadLetter(_:deliveries:exitStatus:)``). **Every call blocks the calling
+/// thread**; one instance is used by one thread at a time, on a connection of
+/// its own.
+public final class ConsumerGroup {
+    /// Where a new group starts reading.
+    public enum Start: Sendable, Hashable {
+        /// Only events committed after the group was created.
+        case now
+        /// Every retained event.
+        case beginning
+    }
+
+    /// The group's name.
+    public let group: String
+    /// This consumer's name within the group.
+    public let consumer: String
+    private let configuration: RedisConfiguration
+    private let keys: KeySpace
+    private var connection: RedisConnection?
+    private var ownPendingDone = false
+    private var claimCursors = Array(repeating: "0-0", count: KeySpace.partitionCount)
+
+    /// Creates a consumer; nothing is sent until ``prepare(from:)``.
+    public init(configuration: RedisConfiguration, keys: KeySpace, group: String, consumer: String) {
+        self.configuration = configuration
+        self.keys = keys
+        self.group = group
+        self.consumer = consumer
+    }
+
+    /// Creates the group on the 16 streams where it does not exist yet (`XGROUP
+    /// CREATE … MKSTREAM`); an existing group keeps its position.
+    /// - Returns: The partitions whose retained entries no longer reach back to the
+    ///   group's position (entries were trimmed before the group read them), with
+    ///   the first entry kept.
+    /// - Throws: ``OpsCoreError`` `redis`.
+    @discardableResult
+    public func prepare(from start: Start) throws(OpsCoreError) -> [(partition: Int, firstKept: StreamID)] {
+        let id = start == .beginning ? "0" : "$"
+        let created = try send(KeySpace.partitions.map { RedisCommand("XGROUP", "CREATE", keys.eventStream($0), group, id, "MKSTREAM") })
+        for reply in created {
+            if case .error(let error) = reply, error.code != "BUSYGROUP" { throw .redis(RedisError(error)) }
+        }
+        let infos = try send(KeySpace.partitions.flatMap {
+            [RedisCommand("XINFO", "STREAM", keys.eventStream($0)), RedisCommand("XINFO", "GROUPS", keys.eventStream($0))]
+        })
+        var gaps: [(Int, StreamID)] = []
+        for partition in KeySpace.partitions {
+            guard let info = StreamReplies.info(infos[2 * partition]), let firstKept = info.firstKept,
+                  let position = groupPosition(infos[2 * partition + 1]), info.trimmed(after: position) else { continue }
+            gaps.append((partition, firstKept))
+        }
+        return gaps
+    }
+
+    /// The next entries for this consumer: first those it had been given before and
+    /// not acknowledged (after a restart), then new ones, waiting up to `block`.
+    /// - Throws: ``OpsCoreError`` `redis` (a lost connection too: call again to reconnect).
+    public func next(count: Int = 100, block: Duration = .seconds(1)) throws(OpsCoreError) -> [FeedEntry] {
+        // After a (re)connect, this consumer's own unacknowledged entries once (as many as
+        // 1,000; older ones are claimed back once idle), then new entries.
+        let id = ownPendingDone ? ">" : "0"
+        var arguments: [any RedisArgument] = ["GROUP", group, consumer, "COUNT", ownPendingDone ? count : 1000]
+        if ownPendingDone { arguments += ["BLOCK", Self.milliseconds(block)] }
+        arguments.append("STREAMS")
+        arguments += KeySpace.partitions.map { keys.eventStream($0) }
+        arguments += Array(repeating: id, count: KeySpace.partitionCount)
+        let reply = try send([RedisCommand("XREADGROUP", arguments)])[0]
+        if case .error(let error) = reply { throw .redis(RedisError(error)) }
+        ownPendingDone = true
+        return entries(from: StreamReplies.entries(reply))
+    }
+
+    /// Acknowledges handled entries (`XACK`, one pipeline).
+    /// - Throws: ``OpsCoreError`` `redis`.
+    public func acknowledge(_ entries: [FeedEntry]) throws(OpsCoreError) {
+        guard !entries.isEmpty else { return }
+        let replies = try send(entries.map { RedisCommand("XACK", keys.eventStream($0.partition), group, $0.streamID.description) })
+        for reply in replies { if case .error(let error) = reply { throw .redis(RedisError(error)) } }
+    }
+
+    /// Claims entries of any consumer of the group pending for at least `idle`
+    /// (`XAUTOCLAIM`, partition by partition, each with its own kept cursor).
+    /// - Throws: ``OpsCoreError`` `redis`.
+    public func claimIdle(for idle: Duration, count: Int = 100) throws(OpsCoreError) -> [FeedEntry] {
+        let commands = KeySpace.partitions.map {
+            RedisCommand("XAUTOCLAIM", keys.eventStream($0), group, consumer, Self.milliseconds(idle), claimCursors[$0], "COUNT", count)
+        }
+        var claimed: [FeedEntry] = []
+        for (partition, reply) in zip(KeySpace.partitions, try send(commands)) {
+            if case .error(let error) = reply { throw .redis(RedisError(error)) }
+            guard let parts = reply.array, parts.count >= 2 else { continue }
+            claimCursors[partition] = parts[0].text ?? "0-0"
+            for entry in (parts[1].array ?? []).compactMap(StreamReplies.entry) {
+                if let payload = entry.event { claimed.append(FeedEntry(partition: partition, streamID: entry.id, payload: payload)) }
+            }
+        }
+        return claimed
+    }
+
+    /// How many times an entry has been delivered to the group's consumers.
+    /// - Throws: ``OpsCoreError`` `redis`.
+    public func deliveries(of entry: FeedEntry) throws(OpsCoreError) -> Int {
+        let id = entry.streamID.description
+        let reply = try send([RedisCommand("XPENDING", keys.eventStream(entry.partition), group, id, id, 1)])[0]
+        if case .error(let error) = reply { throw .redis(RedisError(error)) }
+        return Int(reply.array?.first?.array?.last?.integer ?? 0)
+    }
+
+    /// Copies an entry to its partition's dead-letter stream (fields `event`,
+    /// `group`, `deliveries`, `exit_status`) and acknowledges it, in one `MULTI`.
+    /// - Throws: ``OpsCoreError`` `redis`, `partiallyApplied`.
+    public func deadLetter(_ entry: FeedEntry, deliveries: Int, exitStatus: Int32) throws(OpsCoreError) {
+        let stream = keys.eventStream(entry.partition)
+        let commands = [
+            RedisCommand("MULTI"),
+            RedisCommand("XADD", keys.deadEventStream(entry.partition), "*", "event", entry.payload, "group", group,
+                         "deliveries", deliveries, "exit_status", Int(exitStatus)),
+            RedisCommand("XACK", stream, group, entry.streamID.description),
+            RedisCommand("EXEC"),
+        ]
+        let replies = try send(commands)
+        guard case .status("OK") = replies[0], case .array(let results) = replies[3] else {
+            throw .redis(RedisError(.transactionFailed, "dead-lettering \(entry.streamID) was refused: \(replies)"))
+        }
+        for result in results { if case .error(let error) = result { throw .redis(RedisError(error)) } }
+    }
+
+    private func entries(from streams: [(key: [UInt8], entries: [StreamReplies.Entry])]) -> [FeedEntry] {
+        var result: [FeedEntry] = []
+        for (key, entries) in streams {
+            guard let partition = KeySpace.partitions.first(where: { keys.eventStream($0) == key }) else { continue }
+            for entry in entries {
+                // A deleted entry still pending has no fields: nothing to hand over, acknowledge it later.
+                result.append(FeedEntry(partition: partition, streamID: entry.id, payload: entry.event ?? []))
+            }
+        }
+        return result
+    }
+
+    /// The group's last delivered id in an `XINFO GROUPS` reply.
+    private func groupPosition(_ reply: RedisReply) -> StreamID? {
+        for groupReply in reply.array ?? [] {
+            guard let pairs = groupReply.array else { continue }
+            var fields: [String: RedisReply] = [:]
+            for index in stride(from: 0, to: pairs.count - 1, by: 2) { if let name = pairs[index].text { fields[name] = pairs[index + 1] } }
+            if fields["name"]?.text == group { return fields["last-delivered-id"]?.text.flatMap(StreamID.init) }
+        }
+        return nil
+    }
+
+    /// Sends commands on this consumer's connection, reconnecting once it broke.
+    private func send(_ commands: [RedisCommand]) throws(OpsCoreError) -> [RedisReply] {
+        do {
+            if connection == nil || connection?.isBroken == true {
+                connection = try RedisConnection(configuration: configuration)
+                ownPendingDone = false
+            }
+            return try connection!.pipeline(commands)
+        } catch {
+            connection = nil
+            throw .redis(error)
+        }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int {
+        max(1, Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))
+    }
+}
