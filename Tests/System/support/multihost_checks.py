@@ -11,7 +11,9 @@ import dataclasses
 import json
 import re
 
-from .multihost_record import CONTROL_HOST, CUT_HOST, WITNESS_HOST, WORKER_HOSTS
+from .layout import PARTITIONS
+from .multihost_record import (CONSUME_GROUP, CONTROL_HOST, CUT_HOST, WATCH_CUT_PHASE, WATCH_HOST, WITNESS_HOST,
+                               WORKER_HOSTS)
 
 ALLOWED_FAILURE_CODES = {"redis_unavailable", "redis_timeout", "conflict"}
 UNREACHABLE_CODES = {"redis_unavailable", "redis_timeout"}
@@ -20,9 +22,14 @@ UNREACHABLE_CODES = {"redis_unavailable", "redis_timeout"}
 # may or may not have been applied". An `"outcome":"unknown"` field also counts.
 UNKNOWN_OUTCOME = re.compile(
     r"outcome\W+(is\W+)?unknown|unknown\W+outcome|may or may not have (been )?appl", re.I)
-# The watcher says so on stderr, e.g. "reconnected to Redis; events published
-# while disconnected were missed".
-GAP_NOTICE = re.compile(r"\bmissed\b", re.I)
+# A watcher reporting events it could not print: on stderr "… were missed"
+# (the old pub/sub watch) or a feed.gap warning. With the durable feed and
+# default retention neither may happen here.
+GAP_NOTICE = re.compile(r"\bmissed\b|feed\.gap", re.I)
+# The watcher's stderr on losing and regaining Redis, e.g. "lost connection to
+# Redis (…); resuming where it was once it is back", "reconnected to Redis; …".
+LOST_NOTICE = re.compile(r"lost connection", re.I)
+RECONNECTED_NOTICE = re.compile(r"\breconnected\b", re.I)
 # Seconds after host 2 is reconnected by which it must no longer fail for want of Redis.
 RECOVERY_SECONDS = 2.0
 MAX_LISTED = 20
@@ -88,6 +95,42 @@ class Analysis:
         self.failed = {rid for rid in self.requests
                        if self.single(rid) is not None and self.single(rid).get("ok") is not True}
         self.unknown_outcome = {rid for rid in self.failed if self._outcome_unknown(self.single(rid))}
+        self._read_feed(outcome.feed)
+
+    def _read_feed(self, entries):
+        """The committed events, from the streams: (session_id, version) -> {stream_id, partition, type}."""
+        self.feed, self.feed_problems = {}, []
+        for label, stream_id, text in entries:
+            try:
+                event = json.loads(text)
+            except (TypeError, ValueError):
+                event = None
+            if not isinstance(event, dict) or not isinstance(event.get("session_id"), str) \
+                    or not isinstance(event.get("version"), int):
+                self.feed_problems.append(f"stream {label} entry {stream_id}: not an event: {str(text)[:120]!r}")
+                continue
+            key = (event["session_id"], event["version"])
+            if key in self.feed:
+                self.feed_problems.append(f"{short(key[0])} version {key[1]} is in the streams twice "
+                                          f"({self.feed[key]['stream_id']}, {stream_id})")
+                continue
+            if not event["session_id"].lower().startswith(label):
+                self.feed_problems.append(f"{short(key[0])} version {key[1]} in partition {label}'s stream")
+            self.feed[key] = {"stream_id": stream_id, "partition": label, "type": event.get("type")}
+        for sid in self.sessions:  # the streams hold every committed version of the sessions under test
+            version = self.version(sid)
+            if version is None:
+                continue
+            in_feed = {v for s, v in self.feed if s == sid}
+            lacking = sorted(set(range(1, version + 1)) - in_feed)
+            beyond = sorted(in_feed - set(range(1, version + 1)))
+            if lacking:
+                self.feed_problems.append(f"{short(sid)}: committed versions {lacking[:10]} are not in the streams")
+            if beyond:
+                self.feed_problems.append(f"{short(sid)}: the streams have versions {beyond[:10]} beyond "
+                                          f"the final version {version}")
+        if not self.feed:
+            self.feed_problems.append("the event streams are empty")
 
     def _read_replies(self, tag, record):
         timed = list(record.replies.lines)
@@ -236,40 +279,118 @@ def watched_events(an):
     return objects, updated, problems
 
 
-def every_change_seen(an):
-    """d: the watcher announced each committed version once, or reported the gap."""
-    _, updated, problems = watched_events(an)
-    gap_notices = [line for line in an.outcome.watch_err if GAP_NOTICE.search(line)]
-    seen = collections.defaultdict(list)
-    for event in updated:
-        if isinstance(event.get("version"), int):
-            seen[event["session_id"]].append(event["version"])
-    missing_total = 0
+def feed_events(objects, where):
+    """[(session_id, version, stream_id)] of OBJECTS, in order, and problems with objects that are no event."""
+    events, problems = [], []
+    for event in objects:
+        if event.get("type") == "feed.gap":
+            problems.append(f"{where}: gap reported: {json.dumps(event)[:160]}")
+        elif not isinstance(event.get("session_id"), str) or not isinstance(event.get("version"), int):
+            problems.append(f"{where}: not a session event: {json.dumps(event)[:160]}")
+        else:
+            events.append((event["session_id"], event["version"], event.get("stream_id")))
+    return events, problems
+
+
+def against_feed(an, events, where):
+    """Compares EVENTS [(session_id, version, stream_id)] with the committed ones: (counts, missing, problems)."""
+    problems = []
+    counts = collections.Counter((sid, version) for sid, version, _ in events)
+    missing = sorted(set(an.feed) - set(counts))
+    unexpected = sorted(set(counts) - set(an.feed))
+    problems += [f"{where}: no event for committed {short(sid)} version {v}" for sid, v in missing[:10]]
+    if len(missing) > 10:
+        problems.append(f"{where}: … {len(missing)} committed events missing in all")
+    problems += [f"{where}: event for {short(sid)} version {v}, which is not in the streams"
+                 for sid, v in unexpected[:10]]
+    wrong_ids = [(sid, v, got) for sid, v, got in events
+                 if (sid, v) in an.feed and got != an.feed[(sid, v)]["stream_id"]]
+    problems += [f"{where}: {short(sid)} version {v} with stream_id {got!r}, "
+                 f"the stream has {an.feed[(sid, v)]['stream_id']}" for sid, v, got in wrong_ids[:10]]
+    return counts, missing, len(wrong_ids), problems
+
+
+def every_event_once(an):
+    """d: the watch host, cut off while updates were committed, printed every committed event exactly
+    once, per session in version order, and said it lost the connection and reconnected; no gap."""
+    objects, updated, problems = watched_events(an)
+    problems += an.feed_problems
+    events, odd = feed_events(objects, "watch stdout")
+    problems += odd
+    counts, missing, wrong_ids, found = against_feed(an, events, "watch")
+    problems += found
+    dupes = sorted(key for key, n in counts.items() if n > 1)
+    problems += [f"{short(sid)}: version {v} printed {counts[(sid, v)]} times" for sid, v in dupes[:10]]
+    out_of_order = 0
+    order = collections.defaultdict(list)
+    for sid, version, _ in events:
+        order[sid].append(version)
+    for sid, versions in order.items():
+        backwards = [(a, b) for a, b in zip(versions, versions[1:]) if b <= a]
+        out_of_order += len(backwards)
+        if backwards:
+            problems.append(f"{short(sid)}: versions printed out of order, e.g. {backwards[0][1]} after "
+                            f"{backwards[0][0]}")
     if not an.outcome.watcher_subscribed:
         problems.append("the watcher printed no event for the probe session within 4 s of starting")
-    for sid in an.sessions:
-        version = an.version(sid)
-        if version is None:
-            problems.append(f"{sid}: no final version")
-            continue
-        expected, got = set(range(2, version + 1)), collections.Counter(seen.get(sid, []))
-        dupes = sorted(v for v, n in got.items() if n > 1)
-        unexpected = sorted(set(got) - expected)
-        missed = sorted(expected - set(got))
-        missing_total += len(missed)
-        if dupes:
-            problems.append(f"{short(sid)}: versions announced more than once: {dupes[:10]}")
-        if unexpected:
-            problems.append(f"{short(sid)}: events for versions that never committed: {unexpected[:10]}")
-        if missed and not gap_notices:
-            problems.append(f"{short(sid)}: {len(missed)} versions without an event "
-                            f"(e.g. {missed[:10]}) and the watcher reported no gap")
+    # Its link was cut while updates were committed, and it noticed.
+    err = an.outcome.watch_err
+    lost = [n for n, line in enumerate(err) if LOST_NOTICE.search(line)]
+    back = [n for n, line in enumerate(err) if RECONNECTED_NOTICE.search(line)]
+    gap_notices = [line for line in err if GAP_NOTICE.search(line)]
+    if not lost:
+        problems.append("the watcher's stderr never says it lost the connection")
+    if not back or (lost and back[-1] < lost[0]):
+        problems.append("the watcher's stderr never says it reconnected after losing the connection")
+    problems += [f"watch stderr reports a gap: {line[:160]}" for line in gap_notices[:5]]
+    reach, cut = an.outcome.reachable, an.outcome.partition_ms
+    if reach.get(f"{WATCH_HOST} during {WATCH_CUT_PHASE}") == "PONG":
+        problems.append(f"{WATCH_HOST} still reached Redis while cut off")
+    if reach.get(f"{WITNESS_HOST} during {WATCH_CUT_PHASE}") != "PONG":
+        problems.append(f"{WITNESS_HOST} lost Redis while {WATCH_HOST} was cut off: "
+                        f"{reach.get(f'{WITNESS_HOST} during {WATCH_CUT_PHASE}')}")
+    if reach.get(f"{WATCH_HOST} after {WATCH_CUT_PHASE}") != "PONG":
+        problems.append(f"{WATCH_HOST} did not reach Redis within 3 s of reconnecting")
+    start, end = cut.get("watch_cut", 0) / 1000, cut.get("watch_restored", 0) / 1000
+    while_cut = sum(1 for rid in an.acked if start < an.reply_times.get(rid, -1) < end)
+    if not while_cut:
+        problems.append(f"no update was acknowledged while {WATCH_HOST} was cut off")
     if not an.sessions:
         problems.append("no sessions under test")
-    # Misses are accepted when the watcher reported the gap: pub/sub is at most once.
-    return Verdict({"events": sum(len(v) for v in seen.values()), "committed": sum(
-        v - 1 for v in map(an.version, an.sessions) if v), "missed": missing_total,
-        "gap_notices": len(gap_notices)}, problems)
+    seen = {(e["session_id"], e.get("version")) for e in updated}
+    committed_updates = sum(v - 1 for v in map(an.version, an.sessions) if v)
+    figures = {"events": len(updated), "committed": committed_updates,
+               "missed": committed_updates - len(seen & set(an.feed)), "gap_notices": len(gap_notices),
+               "printed": len(events), "feed_events": len(an.feed), "missing": len(missing),
+               "duplicates": len(events) - len(counts), "out_of_order": out_of_order, "wrong_stream_ids": wrong_ids,
+               "disconnections": len(lost), "reconnections": len(back),
+               "watch_cut_ms": cut.get("watch_cut"), "watch_restored_ms": cut.get("watch_restored"),
+               "acked_while_cut": while_cut}
+    return Verdict(figures, problems)
+
+
+def consumed_every_event(an):
+    """The consume host handled every committed event at least once, and nothing is left pending."""
+    pairs, problems = parse_objects(an.outcome.consumed, "handler output")
+    problems += an.feed_problems
+    events, odd = feed_events([event for _, event in pairs], "handler output")
+    problems += odd
+    counts, missing, wrong_ids, found = against_feed(an, events, "consume")
+    problems += found
+    pending = an.outcome.pending
+    for label in PARTITIONS:
+        count = pending.get(label, "not read")
+        if count != 0:
+            problems.append(f"XPENDING of partition {label}, group {CONSUME_GROUP}: {count} (expected 0)")
+    status = an.outcome.consumer_exit_status
+    if status != 0:
+        problems.append(f"the consumer {'did not exit' if status is None else f'exited {status}'} on SIGTERM "
+                        "(expected 0)")
+    figures = {"events": len(an.feed), "handled_runs": len(events), "handled_distinct": len(counts),
+               "duplicates": len(events) - len(counts), "missing": len(missing), "wrong_stream_ids": wrong_ids,
+               "pending": sum(n for n in pending.values() if isinstance(n, int)),
+               "caught_up_ms": an.outcome.consume_caught_up_ms, "exit_ms": an.outcome.consumer_exit_ms}
+    return Verdict(figures, problems)
 
 
 def origins(an):

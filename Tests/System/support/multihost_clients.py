@@ -15,7 +15,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .layout import session_key
+from .layout import PARTITIONS, event_stream_key, session_key
 
 REDIS_PORT = 6379
 EX_USAGE = 64
@@ -115,5 +115,33 @@ def redis_session_hashes(address, password, namespace, session_ids):
         for session_id in session_ids:
             pipeline.hgetall(session_key(namespace, session_id))
         return dict(zip(session_ids, pipeline.execute()))
+    finally:
+        client.close()
+
+
+def redis_event_feed(address, password, namespace):
+    """Every entry of the 16 partitions' event streams: [(partition, stream id, event JSON text)]."""
+    client = redis_client(address, password, timeout=5.0)
+    try:
+        pipeline = client.pipeline(transaction=False)
+        for label in PARTITIONS:
+            pipeline.xrange(event_stream_key(namespace, label))
+        return [(label, entry_id, fields.get("event"))
+                for label, entries in zip(PARTITIONS, pipeline.execute()) for entry_id, fields in entries]
+    finally:
+        client.close()
+
+
+def redis_group_pending(address, password, namespace, group):
+    """partition -> the number of GROUP's pending entries there (XPENDING summary), or the error text."""
+    client = redis_client(address, password, timeout=5.0)
+    try:
+        counts = {}
+        for label in PARTITIONS:
+            try:
+                counts[label] = int(client.xpending(event_stream_key(namespace, label), group)["pending"])
+            except redis.ResponseError as error:  # no such stream or group
+                counts[label] = f"{type(error).__name__}: {error}"
+        return counts
     finally:
         client.close()

@@ -1,7 +1,9 @@
 """The multi-host scenario's layout, settings and record (what the checks read).
 
-Hosts: h1, h2, h3 run ``opscore worker``, wa runs ``opscore watch``, ct is the
-control host; Redis sits on the bridge at 10.213.0.1. h2 is the host cut off.
+Hosts: h1, h2, h3 run ``opscore worker``, wa runs ``opscore watch``, co runs
+``opscore consume``, ct is the control host; Redis sits on the bridge at
+10.213.0.1. h2 is the worker host cut off; wa, the watch host, is cut off too
+(its own window).
 """
 
 import dataclasses
@@ -13,11 +15,16 @@ from .multihost_clients import LineCollector
 
 SUBNET = "10.213.0"
 REDIS_OCTET = 1
-HOST_OCTETS = {"h1": 11, "h2": 12, "h3": 13, "wa": 20, "ct": 30}
+HOST_OCTETS = {"h1": 11, "h2": 12, "h3": 13, "wa": 20, "ct": 30, "co": 40}
 WORKER_HOSTS = ("h1", "h2", "h3")
-WATCH_HOST, CONTROL_HOST, CUT_HOST, WITNESS_HOST = "wa", "ct", "h2", "h1"
+WATCH_HOST, CONTROL_HOST, CUT_HOST, WITNESS_HOST, CONSUME_HOST = "wa", "ct", "h2", "h1", "co"
 AGENT = "multihost-agent"
 KEY_NAMESPACE = "multihost"
+CONSUME_GROUP = "multihost"
+CONSUMED_FILE = "consumed.jsonl"  # in the run directory: the consume handler appends each event here
+# The phases of the two cuts, as they name the pings in Outcome.reachable
+# ("h2 during the partition", "wa after the watch cut", …).
+PARTITION_PHASE, WATCH_CUT_PHASE = "the partition", "the watch cut"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,10 +38,14 @@ class Settings:
     partition_for: float = 3.0
     partition_mode: str = "down"  # or "drop" (nftables; needs nft)
     session_count: int = 5
+    watch_cut_at: float = 4.5  # the watch host's cut, seconds after the start
+    watch_cut_for: float = 3.0
+    consume_wait: float = 10.0  # at most this long after the workers end for the consumer to catch up
 
     @classmethod
     def from_env(cls, environ=os.environ):
-        """Settings from MULTIHOST_REQUESTS, _PACE, _CONCURRENCY, _PARTITION_AT, _PARTITION_FOR, _PARTITION."""
+        """Settings from MULTIHOST_REQUESTS, _PACE, _CONCURRENCY, _PARTITION_AT, _PARTITION_FOR, _PARTITION,
+        _WATCH_CUT_AT, _WATCH_CUT_FOR."""
         def number(name, default, kind):
             return kind(environ.get(f"MULTIHOST_{name}", default))
         return cls(requests=max(300, number("REQUESTS", cls.requests, int)),
@@ -42,7 +53,9 @@ class Settings:
                    concurrency=number("CONCURRENCY", cls.concurrency, int),
                    partition_at=number("PARTITION_AT", cls.partition_at, float),
                    partition_for=number("PARTITION_FOR", cls.partition_for, float),
-                   partition_mode=environ.get("MULTIHOST_PARTITION", cls.partition_mode))
+                   partition_mode=environ.get("MULTIHOST_PARTITION", cls.partition_mode),
+                   watch_cut_at=number("WATCH_CUT_AT", cls.watch_cut_at, float),
+                   watch_cut_for=number("WATCH_CUT_FOR", cls.watch_cut_for, float))
 
     @property
     def feed_seconds(self):
@@ -74,12 +87,21 @@ class Outcome:
     watcher_subscribed: bool = False
     sessions: list = dataclasses.field(default_factory=list)
     workers: dict = dataclasses.field(default_factory=dict)  # tag -> WorkerRecord
-    partition_ms: dict = dataclasses.field(default_factory=dict)  # "cut"/"restored" -> ms since start
+    # "cut"/"restored" (h2), "watch_cut"/"watch_restored" (wa) -> ms since start
+    partition_ms: dict = dataclasses.field(default_factory=dict)
     final: dict = dataclasses.field(default_factory=dict)  # session id -> decoded hash
+    # Every entry of the 16 event streams once the workers ended: (partition, stream id, event JSON text)
+    feed: list = dataclasses.field(default_factory=list)
     watch_out: list = dataclasses.field(default_factory=list)
     watch_err: list = dataclasses.field(default_factory=list)
+    consumed: list = dataclasses.field(default_factory=list)  # the handler's output file, line by line
+    consume_err: list = dataclasses.field(default_factory=list)
+    consume_caught_up_ms: int = None  # after the workers ended; None: not within Settings.consume_wait
+    pending: dict = dataclasses.field(default_factory=dict)  # partition -> XPENDING count (or error text)
+    consumer_exit_status: int = None  # on SIGTERM; None: it did not exit
     hung: list = dataclasses.field(default_factory=list)  # problems of check e
     watcher_exit_ms: int = None  # after SIGTERM
+    consumer_exit_ms: int = None  # after SIGTERM
     log: list = dataclasses.field(default_factory=list)  # the steps, as reported
 
     def tail(self, limit=8):

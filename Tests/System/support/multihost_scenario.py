@@ -1,23 +1,29 @@
 """The multi-host scenario's steps, run once by ``run_scenario``.
 
 Three ``opscore worker`` hosts (h1, h2, h3) update the same five sessions
-while an ``opscore watch`` host (wa) prints events; a control host (ct) sets
-up and reads state with redis-py. All reach one password-protected
+while an ``opscore watch --since beginning`` host (wa) prints events, an
+``opscore consume`` host (co) runs a handler per event and a control host (ct)
+sets up and reads state with redis-py. All reach one password-protected
 redis-server in its own namespace over a bridge. Host 2 is cut off a few
-seconds into the run and reconnected a few seconds later. Nothing is judged
-here: ``run_scenario`` returns an ``Outcome`` for the checks.
+seconds into the run and reconnected a few seconds later; the watch host is
+cut off for a few seconds too, in its own window, while updates are being
+committed. Nothing is judged here: ``run_scenario`` returns an ``Outcome`` for
+the checks.
 """
 
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import threading
 import time
 
-from .multihost_clients import REDIS_PORT, LineCollector, OpsCoreHost, redis_ping, redis_session_hashes
-from .multihost_record import (AGENT, CONTROL_HOST, CUT_HOST, HOST_OCTETS, KEY_NAMESPACE, REDIS_OCTET, WATCH_HOST,
-                               WITNESS_HOST, WORKER_HOSTS, Outcome, WorkerRecord, decode_hash, request_stream)
+from .multihost_clients import (REDIS_PORT, LineCollector, OpsCoreHost, redis_event_feed, redis_group_pending,
+                                redis_ping, redis_session_hashes)
+from .multihost_record import (AGENT, CONSUME_GROUP, CONSUME_HOST, CONSUMED_FILE, CONTROL_HOST, CUT_HOST, HOST_OCTETS,
+                               KEY_NAMESPACE, PARTITION_PHASE, REDIS_OCTET, WATCH_CUT_PHASE, WATCH_HOST, WITNESS_HOST,
+                               WORKER_HOSTS, Outcome, WorkerRecord, decode_hash, request_stream)
 
 
 class Scenario:
@@ -104,10 +110,10 @@ class Scenario:
             raise RuntimeError(f"opscore agent register {AGENT}: exit {done.returncode}: {done.stderr}")
 
     def start_watcher(self):
-        """`opscore watch` on its own host; waits until it prints a probe session's events."""
+        """`opscore watch --since beginning` on its own host; waits until it prints a probe session's events."""
         err = open(os.path.join(self.run_dir, "watch.err"), "wb")
-        self.watcher = self.opscore(WATCH_HOST).popen("watch", as_json=True, stdin=subprocess.DEVNULL,
-                                                      stdout=subprocess.PIPE, stderr=err)
+        self.watcher = self.opscore(WATCH_HOST).popen("watch", "--since", "beginning", as_json=True,
+                                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         err.close()
         self.watch_out = LineCollector(self.watcher.stdout, time.monotonic())
         probe = self.ctl.json("session", "start", "--agent", AGENT, "--workflow", "wf-probe")["session_id"]
@@ -119,6 +125,17 @@ class Scenario:
             self.ctl.run("session", "update", probe, "--metadata", json.dumps({"probe": i}))
             time.sleep(0.1)
         self.report("setup: watcher printed no event for the probe session within 4 s")
+
+    def start_consumer(self):
+        """`opscore consume` on its own host: each event's JSON appended to the run's CONSUMED_FILE."""
+        self.consumed_path = os.path.join(self.run_dir, CONSUMED_FILE)
+        err = open(os.path.join(self.run_dir, "consume.err"), "wb")
+        self.consumer = self.opscore(CONSUME_HOST).popen(
+            "consume", "--group", CONSUME_GROUP, "--consumer", CONSUME_HOST, "--from", "beginning",
+            "--claim-after", "2", "--exec", f"cat >> {shlex.quote(self.consumed_path)}",
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        err.close()
+        self.report(f"setup: consumer (pid {self.consumer.pid}) in group {CONSUME_GROUP} appends to {CONSUMED_FILE}")
 
     def start_sessions(self):
         """The sessions under test."""
@@ -157,24 +174,51 @@ class Scenario:
     def since_start_ms(self):
         return round((time.monotonic() - self.start) * 1000)
 
-    def partition(self):
-        """Cuts host 2 off mid-run, checks that it matters, and reconnects it."""
-        s, cut = self.settings, self.hosts[CUT_HOST]
-        time.sleep(max(0.0, self.start + s.partition_at - time.monotonic()))
-        cut.isolate(s.partition_mode, self.redis_ip)
+    def cut_off(self, tag, at, duration, phase, marks):
+        """Cuts host TAG off AT s into the run for DURATION s, checks that it matters, and reconnects it.
+
+        Pings from TAG and from the witness host while it is cut off, and from
+        TAG once reconnected, are kept as "<host> during <phase>" and "<tag>
+        after <phase>"; MARKS name the cut and restore times in partition_ms.
+        """
+        mode, host = self.settings.partition_mode, self.hosts[tag]
+        time.sleep(max(0.0, self.start + at - time.monotonic()))
+        host.isolate(mode, self.redis_ip)
         cut_at = time.monotonic()
-        self.outcome.partition_ms["cut"] = self.since_start_ms()
-        self.report(f"{CUT_HOST} cut off ({s.partition_mode})")
-        self.ping_from(CUT_HOST, "during the partition")
-        self.ping_from(WITNESS_HOST, "during the partition")
-        time.sleep(max(0.0, cut_at + s.partition_for - time.monotonic()))
-        cut.rejoin(s.partition_mode)
-        self.outcome.partition_ms["restored"] = self.since_start_ms()
-        self.report(f"{CUT_HOST} reconnected")
+        self.outcome.partition_ms[marks[0]] = self.since_start_ms()
+        self.report(f"{tag} cut off ({mode}) for {phase}")
+        self.ping_from(tag, f"during {phase}")
+        self.ping_from(WITNESS_HOST, f"during {phase}")
+        time.sleep(max(0.0, cut_at + duration - time.monotonic()))
+        host.rejoin(mode)
+        self.outcome.partition_ms[marks[1]] = self.since_start_ms()
+        self.report(f"{tag} reconnected after {phase}")
         deadline = time.monotonic() + 3
-        while self.ping(cut) != "PONG" and time.monotonic() < deadline:
+        while self.ping(host) != "PONG" and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.ping_from(CUT_HOST, "after the partition")
+        self.ping_from(tag, f"after {phase}")
+
+    def partitions(self):
+        """Host 2's partition and the watch host's cut, each on its own thread (the windows may overlap)."""
+        s, failures = self.settings, []
+
+        def guarded(*args):
+            try:
+                self.cut_off(*args)
+            except BaseException as error:  # re-raised below, on the scenario's thread
+                failures.append(error)
+
+        cuts = [(CUT_HOST, s.partition_at, s.partition_for, PARTITION_PHASE, ("cut", "restored")),
+                (WATCH_HOST, s.watch_cut_at, s.watch_cut_for, WATCH_CUT_PHASE, ("watch_cut", "watch_restored"))]
+        threads = [threading.Thread(target=guarded, args=cut, name=f"cut-{cut[0]}", daemon=True) for cut in cuts]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(s.partition_at + s.partition_for, s.watch_cut_at + s.watch_cut_for) + 15)
+        if failures:
+            raise failures[0]
+        if any(thread.is_alive() for thread in threads):
+            raise RuntimeError("a cut (isolate, ping or rejoin) did not finish")
 
     def run_workers(self):
         """Three paced workers, the partition, then every worker's end."""
@@ -183,15 +227,17 @@ class Scenario:
         self.start = time.monotonic()
         started = {tag: self.start_worker(tag) for tag in WORKER_HOSTS}
         self.report(f"3 workers x {s.requests} requests over ~{s.feed_seconds}s, --concurrency {s.concurrency}")
-        self.partition()
+        self.partitions()
         for tag, (_, feeder) in started.items():
             feeder.join(max(0.0, self.start + feed_limit + 5 - time.monotonic()))
             if feeder.is_alive() or self.outcome.workers[tag].feed_error:
                 self.report(f"feeder for {tag}: {self.outcome.workers[tag].feed_error or 'did not finish'}")
         for tag, (process, _) in started.items():
             self.await_worker(self.outcome.workers[tag], process, worker_limit)
-        self.report(f"{CUT_HOST} partition (ms since start): cut {self.outcome.partition_ms['cut']} "
-                    f"restored {self.outcome.partition_ms['restored']}")
+        self.workers_ended = time.monotonic()
+        cuts = self.outcome.partition_ms
+        self.report(f"{CUT_HOST} partition (ms since start): cut {cuts['cut']} restored {cuts['restored']}; "
+                    f"{WATCH_HOST} cut {cuts['watch_cut']} restored {cuts['watch_restored']}")
 
     def await_worker(self, record, process, limit):
         """Waits for a worker to exit on its own within LIMIT s of its start; else kills it."""
@@ -216,23 +262,42 @@ class Scenario:
                                                KEY_NAMESPACE, self.outcome.sessions)
         self.outcome.final = {sid: decode_hash(fields) for sid, fields in hashes.items() if fields}
 
-    def watcher_caught_up(self):
-        """True once the watcher printed an event for every session's final version."""
+    def read_feed(self):
+        """Every entry of the 16 event streams (the committed changes), read by redis-py from the control host."""
+        self.outcome.feed = self.hosts[CONTROL_HOST].call(redis_event_feed, self.redis_ip, self.password,
+                                                          KEY_NAMESPACE)
+        self.committed = set()
+        for _, _, text in self.outcome.feed:
+            try:
+                event = json.loads(text)
+                self.committed.add((event.get("session_id"), event.get("version")))
+            except (TypeError, ValueError, AttributeError):
+                continue
+        self.report(f"feed: {len(self.outcome.feed)} events in the streams")
+
+    @staticmethod
+    def event_keys(lines):
+        """(session_id, version) of every JSON event among LINES."""
         seen = set()
-        for line in self.watch_out.texts():
+        for line in lines:
             try:
                 event = json.loads(line)
                 seen.add((event.get("session_id"), event.get("version")))
             except (ValueError, AttributeError):
                 continue
-        return all(state["version"] is not None and (state["version"] <= 1 or (sid, state["version"]) in seen)
-                   for sid, state in self.outcome.final.items())
+        return seen
+
+    def watcher_caught_up(self):
+        """True once the watcher printed every event in the streams."""
+        return self.committed <= self.event_keys(self.watch_out.texts())
 
     def stop_watcher(self):
         """Lets the watcher catch up (at most 5 s), then SIGTERM: it must exit 0 within 5 s."""
         deadline = time.monotonic() + 5
         while not self.watcher_caught_up() and time.monotonic() < deadline:
             time.sleep(0.1)
+        self.report(f"watcher {'printed' if self.watcher_caught_up() else 'did not print'} every event in the "
+                    f"streams {round((time.monotonic() - self.workers_ended) * 1000)} ms after the workers ended")
         self.watcher.terminate()
         stopped = time.monotonic()
         try:
@@ -249,6 +314,52 @@ class Scenario:
         self.outcome.watch_out = self.watch_out.texts()
         with open(os.path.join(self.run_dir, "watch.err"), encoding="utf-8", errors="replace") as f:
             self.outcome.watch_err = f.read().splitlines()
+
+    def consumed_lines(self):
+        if not os.path.exists(self.consumed_path):
+            return []
+        with open(self.consumed_path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+
+    def pending(self):
+        return self.hosts[CONTROL_HOST].call(redis_group_pending, self.redis_ip, self.password,
+                                             KEY_NAMESPACE, CONSUME_GROUP)
+
+    def consumer_caught_up(self):
+        """True once the handler ran for every event in the streams and nothing is pending in the group."""
+        return (self.committed <= self.event_keys(self.consumed_lines())
+                and all(count == 0 for count in self.pending().values()))
+
+    def stop_consumer(self):
+        """Lets the consumer handle every committed event (at most consume_wait s after the workers ended),
+        then SIGTERM: it must exit 0 within 10 s (it finishes the running handler first)."""
+        deadline = self.workers_ended + self.settings.consume_wait
+        while not self.consumer_caught_up():
+            if time.monotonic() > deadline or self.consumer.poll() is not None:
+                self.report(f"consumer not caught up {self.settings.consume_wait:.0f} s after the workers ended "
+                            f"(exit status {self.consumer.poll()})")
+                break
+            time.sleep(0.1)
+        else:
+            self.outcome.consume_caught_up_ms = round((time.monotonic() - self.workers_ended) * 1000)
+            self.report(f"consumer caught up {self.outcome.consume_caught_up_ms} ms after the workers ended")
+        self.consumer.terminate()
+        stopped = time.monotonic()
+        try:
+            status = self.consumer.wait(10)
+        except subprocess.TimeoutExpired:
+            self.outcome.hung.append("consumer still running 10 s after SIGTERM")
+        else:
+            self.outcome.consumer_exit_status = status
+            if status != 0:
+                self.outcome.hung.append(f"consumer exited {status} on SIGTERM (expected 0)")
+            else:
+                self.outcome.consumer_exit_ms = round((time.monotonic() - stopped) * 1000)
+                self.report(f"consumer exited 0 {self.outcome.consumer_exit_ms} ms after SIGTERM")
+        self.outcome.consumed = self.consumed_lines()
+        self.outcome.pending = self.pending()
+        with open(os.path.join(self.run_dir, "consume.err"), encoding="utf-8", errors="replace") as f:
+            self.outcome.consume_err = f.read().splitlines()
 
     def forget_password(self):
         """Removes the password file (also when the run failed)."""
@@ -269,10 +380,13 @@ def run_scenario(lab, binary, settings, run_dir):
             raise RuntimeError(f"setup: redis not reachable from {unreachable}")
         scenario.prepare_opscore()
         scenario.start_watcher()
+        scenario.start_consumer()
         scenario.start_sessions()
         scenario.run_workers()
         scenario.read_final_state()
+        scenario.read_feed()
         scenario.stop_watcher()
+        scenario.stop_consumer()
     finally:
         scenario.forget_password()
     return scenario.outcome
