@@ -344,13 +344,7 @@ def every_event_once(an):
         problems.append("the watcher's stderr never says it reconnected after losing the connection")
     problems += [f"watch stderr reports a gap: {line[:160]}" for line in gap_notices[:5]]
     reach, cut = an.outcome.reachable, an.outcome.partition_ms
-    if reach.get(f"{WATCH_HOST} during {WATCH_CUT_PHASE}") == "PONG":
-        problems.append(f"{WATCH_HOST} still reached Redis while cut off")
-    if reach.get(f"{WITNESS_HOST} during {WATCH_CUT_PHASE}") != "PONG":
-        problems.append(f"{WITNESS_HOST} lost Redis while {WATCH_HOST} was cut off: "
-                        f"{reach.get(f'{WITNESS_HOST} during {WATCH_CUT_PHASE}')}")
-    if reach.get(f"{WATCH_HOST} after {WATCH_CUT_PHASE}") != "PONG":
-        problems.append(f"{WATCH_HOST} did not reach Redis within 3 s of reconnecting")
+    problems += cut_off_problems(reach, WATCH_HOST, WATCH_CUT_PHASE)
     start, end = cut.get("watch_cut", 0) / 1000, cut.get("watch_restored", 0) / 1000
     while_cut = sum(1 for rid in an.acked if start < an.reply_times.get(rid, -1) < end)
     if not while_cut:
@@ -414,17 +408,23 @@ def origins(an):
     return Verdict(figures, problems)
 
 
+def cut_off_problems(reach, host, phase):
+    """`host` did not reach Redis during `phase` while the witness host did, and
+    reached it again afterwards."""
+    problems = []
+    if reach.get(f"{host} during {phase}") == "PONG":
+        problems.append(f"{host} still reached Redis while cut off")
+    if reach.get(f"{WITNESS_HOST} during {phase}") != "PONG":
+        problems.append(f"{WITNESS_HOST} lost Redis while {host} was cut off: {reach.get(f'{WITNESS_HOST} during {phase}')}")
+    if reach.get(f"{host} after {phase}") != "PONG":
+        problems.append(f"{host} did not reach Redis within 3 s of reconnecting")
+    return problems
+
+
 def recovery(an):
     """Host 2 was really cut off (host 1 was not), and works again once reconnected."""
     reach, cut = an.outcome.reachable, an.outcome.partition_ms
-    problems = []
-    if reach.get(f"{CUT_HOST} during the partition") == "PONG":
-        problems.append(f"{CUT_HOST} still reached Redis while cut off")
-    if reach.get(f"{WITNESS_HOST} during the partition") != "PONG":
-        problems.append(f"{WITNESS_HOST} lost Redis while {CUT_HOST} was cut off: "
-                        f"{reach.get(f'{WITNESS_HOST} during the partition')}")
-    if reach.get(f"{CUT_HOST} after the partition") != "PONG":
-        problems.append(f"{CUT_HOST} did not reach Redis within 3 s of reconnecting")
+    problems = cut_off_problems(reach, CUT_HOST, "the partition")
     restored = cut.get("restored", 0) / 1000
     mine = [rid for rid in an.requests if an.requests[rid]["host"] == CUT_HOST and rid in an.reply_times]
     down = sorted(an.reply_times[rid] for rid in mine if rid in an.failed
