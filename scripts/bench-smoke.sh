@@ -15,7 +15,7 @@ python3 - "$dir/bench.out" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 runs = {(r["run"], r["connections"]) for r in rows}
-expected = {(run, c) for run in ("ping", "start", "get", "update", "end") for c in (1, 4)} | {("hot_session", 4), ("hot_session_separate", 4)}
+expected = {(run, c) for run in ("ping", "start", "get", "update", "end") for c in (1, 4)} | {("hot_session", 4), ("hot_session_separate", 4), ("consume", 1), ("watch_latency", 1)}
 missing = expected - runs
 bad = [r for r in rows if r["ops_per_sec"] <= 0 or r["p50_us"] <= 0]
 left = 0

@@ -6,10 +6,12 @@ import OpsCore
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure start, get, update, end and a hot session against the server's PING rate.",
+        abstract: "Measure start, get, update, end, consume, watch latency and a hot session against the server's PING rate.",
         discussion: """
             Runs in a namespace of its own (<namespace>-bench-<random>) and deletes its keys afterwards. \
-            Build in release mode for real figures: swift build -c release.
+            Build in release mode for real figures: swift build -c release. start, get, update and end \
+            run in ten slices that alternate with PING slices; ×ping(p) is the median of the slices' \
+            (operation rate ÷ PING rate), so machine speed swings cancel out.
 
             Example: opscore bench --connections 8 --duration 5
             """)
@@ -18,10 +20,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds per run.") var duration: Double = 3
     @Option(name: .customLong("memory-sessions"), help: "Also measure Redis memory per session over this many sessions (e.g. 100000).") var memorySessions: Int = 0
     @Option(name: .customLong("growth"), help: "Also measure start throughput (1 connection) as stored sessions grow through these sizes, e.g. 10000,100000,1000000.") var growth: String?
+    @Option(name: .customLong("memory-events"), help: "Also measure Redis memory per retained event over this many events (e.g. 100000).") var memoryEvents: Int = 0
+    @Option(name: .customLong("watch-rate"), help: "Updates per second for the watch latency run.") var watchRate: Int = 1_000
 
     func run() throws {
         guard (1...256).contains(connections) else { throw CommandFailure.usage("invalid --connections: use 1 to 256") }
         guard duration > 0, duration <= 600 else { throw CommandFailure.usage("invalid --duration: 0 to 600 seconds") }
+        guard (0...10_000_000).contains(memoryEvents) else { throw CommandFailure.usage("invalid --memory-events: 0 to 10000000") }
+        guard (1...100_000).contains(watchRate) else { throw CommandFailure.usage("invalid --watch-rate: 1 to 100000") }
         _ = try global.logger()
         let stages = try (growth ?? "").split(separator: ",").map { text -> Int in
             guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0, value <= 10_000_000 else {
@@ -56,6 +62,10 @@ struct BenchCommand: ParsableCommand {
             progress("end ×\(count)")
             report(try runner.end(connections: count, sessions: sessions))
         }
+        progress("consume")
+        report(try runner.consume())
+        progress("watch latency at \(watchRate) updates/s")
+        report(try runner.watchLatency(rate: watchRate))
         progress("hot session ×\(connections)")
         report(try runner.hotSession(writers: connections, coalesced: true))
         progress("hot session, separate connections ×\(connections)")
@@ -71,11 +81,22 @@ struct BenchCommand: ParsableCommand {
                 Output.line("memory: \(Int(bytes.rounded())) bytes per session over \(memorySessions) sessions (hash encoding: \(encoding))")
             }
         }
+        if memoryEvents > 0 {
+            progress("memory over \(memoryEvents) events")
+            let bytes = try runner.memoryPerEvent(count: memoryEvents, connections: connections)
+            switch format {
+            case .json:
+                Output.object(["run": .string("event_memory"), "events": .integer(Int64(memoryEvents)),
+                               "bytes_per_event": .integer(Int64(bytes.rounded()))])
+            case .text:
+                Output.line("memory: \(Int(bytes.rounded())) bytes per retained event over \(memoryEvents) events")
+            }
+        }
         for stage in stages {
             progress("filling to \(stage) sessions")
             try runner.fill(to: stage, connections: connections)
             progress("start at \(stage) sessions")
-            var result = try runner.start(connections: 1).0
+            var result = try runner.start(connections: 1, paired: false).0
             result.run = "start@\(stage)"
             switch format {
             case .json:

@@ -81,11 +81,14 @@ public final class ConsumerGroup {
         return entries(from: StreamReplies.entries(reply))
     }
 
-    /// Acknowledges handled entries (`XACK`, one pipeline).
+    /// Acknowledges handled entries (one `XACK` per partition, in one pipeline).
     /// - Throws: ``OpsCoreError`` `redis`.
     public func acknowledge(_ entries: [FeedEntry]) throws(OpsCoreError) {
         guard !entries.isEmpty else { return }
-        let replies = try send(entries.map { RedisCommand("XACK", keys.eventStream($0.partition), group, $0.streamID.description) })
+        let byPartition = Dictionary(grouping: entries, by: \.partition)
+        let replies = try send(byPartition.keys.sorted().map { partition in
+            RedisCommand("XACK", [keys.eventStream(partition), group] + byPartition[partition]!.map(\.streamID.description))
+        })
         for reply in replies { if case .error(let error) = reply { throw .redis(RedisError(error)) } }
     }
 

@@ -19,6 +19,9 @@ struct BenchResult {
     var roundTripsPerOperation: Double
     /// Client CPU time (user + system) per operation, in microseconds.
     var cpuMicrosecondsPerOperation: Double
+    /// For runs measured in slices alternating with PING slices: the median of
+    /// (operation rate ÷ PING rate) over the slices.
+    var pingRatio: Double? = nil
 
     var operationsPerSecond: Double { seconds > 0 ? Double(operations) / seconds : 0 }
 
@@ -35,6 +38,7 @@ struct BenchResult {
             "round_trips_per_op": .double((roundTripsPerOperation * 100).rounded() / 100),
             "cpu_us_per_op": .double((cpuMicrosecondsPerOperation * 10).rounded() / 10),
             "operations": .integer(Int64(operations)),
+            "ping_ratio": pingRatio.map { .double(($0 * 1000).rounded() / 1000) } ?? .null,
         ])
     }
 
@@ -48,9 +52,10 @@ struct BenchResult {
             + column("\(latency.max)", 9) + column(String(format2(abortsPerOperation)), 9)
             + column(String(format2(roundTripsPerOperation)), 8)
             + column(String(format2(cpuMicrosecondsPerOperation)), 11)
+            + column(pingRatio.map(format2) ?? "", 10)
     }
 
-    static let header = "                  run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op  cpu µs/op"
+    static let header = "                  run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op  cpu µs/op  ×ping(p)"
 
     private func format2(_ value: Double) -> String {
         let scaled = Int((value * 100).rounded())

@@ -48,10 +48,11 @@ final class BenchRunner: @unchecked Sendable {
         }
     }
 
-    /// Starts sessions; returns the ids per thread for the runs that follow.
-    func start(connections: Int) throws -> (BenchResult, [[SessionID]]) {
+    /// Starts sessions (in slices paired with PING slices); returns the ids per
+    /// thread for the runs that follow.
+    func start(connections: Int, paired isPaired: Bool = true) throws -> (BenchResult, [[SessionID]]) {
         let perThread = Mutex<[[SessionID]]>(Array(repeating: [], count: connections))
-        let result = try measure("start", connections: connections) { thread, _ in
+        let result = try run("start", connections: connections, paired: isPaired) { thread, _ in
             let session = try self.lifecycle.startSession(agentID: self.agentID, workflowID: "bench", metadata: ["step": .integer(0)])
             perThread.withLock { $0[thread].append(session.id) }
             return true
@@ -63,7 +64,7 @@ final class BenchRunner: @unchecked Sendable {
 
     /// Reads the sessions of each thread round robin.
     func get(connections: Int, sessions: [[SessionID]]) throws -> BenchResult {
-        try measure("get", connections: connections) { thread, index in
+        try run("get", connections: connections, paired: true) { thread, index in
             let mine = sessions[thread]
             _ = try self.lifecycle.getSession(mine[index % mine.count])
             return true
@@ -72,16 +73,19 @@ final class BenchRunner: @unchecked Sendable {
 
     /// Updates each thread's own sessions round robin (uncontended).
     func update(connections: Int, sessions: [[SessionID]]) throws -> BenchResult {
-        try measure("update", connections: connections) { thread, index in
+        try run("update", connections: connections, paired: true) { thread, index in
             let mine = sessions[thread]
             _ = try self.lifecycle.updateSession(mine[index % mine.count], SessionUpdate(metadataPatch: ["step": .integer(Int64(index))]))
             return true
         }
     }
 
-    /// Ends each thread's sessions once; stops when they run out.
+    /// Ends each thread's sessions once; stops when they run out, so it first
+    /// starts as many again (untimed) for the slices to come.
     func end(connections: Int, sessions: [[SessionID]]) throws -> BenchResult {
-        try measure("end", connections: connections) { thread, index in
+        let (_, more) = try start(connections: connections, paired: false)
+        let sessions = zip(sessions, more).map { $0 + $1 }
+        return try run("end", connections: connections, paired: true) { thread, index in
             let mine = sessions[thread]
             guard index < mine.count else { return false }
             _ = try self.lifecycle.endSession(mine[index])
@@ -159,6 +163,15 @@ final class BenchRunner: @unchecked Sendable {
         }
     }
 
+    /// `measure` over the whole duration, or `paired` in ten slices of a tenth of it each.
+    private func run(
+        _ name: String, connections: Int, paired isPaired: Bool,
+        _ operation: @escaping @Sendable (_ thread: Int, _ index: Int) throws -> Bool
+    ) throws -> BenchResult {
+        guard isPaired else { return try measure(name, connections: connections, operation) }
+        return try paired(name, connections: connections, slices: 10, slice: max(.milliseconds(50), duration / 10), operation).result
+    }
+
     /// Runs `operation` on `connections` threads until the duration passes (or an
     /// operation returns `false`), recording each one's latency.
     /// Round trips and transaction counts, read before and after a run.
@@ -168,10 +181,11 @@ final class BenchRunner: @unchecked Sendable {
         var commits: Int
     }
 
-    private func measure(
-        _ run: String, connections: Int, counters: (() -> Counters)? = nil,
+    func measure(
+        _ run: String, connections: Int, duration: Duration? = nil, counters: (() -> Counters)? = nil,
         _ operation: @escaping @Sendable (_ thread: Int, _ index: Int) throws -> Bool
     ) throws -> BenchResult {
+        let duration = duration ?? self.duration
         let readCounters = counters ?? {
             let counts = self.lifecycle.store.transactionCounts
             return Counters(roundTrips: self.pool.roundTrips, attempts: counts.attempts, commits: counts.commits)
