@@ -93,3 +93,25 @@ def test_a_position_trimmed_away_gives_one_feed_gap_line_and_reading_goes_on(har
     assert watcher.events[0] == gaps[0]
     assert [e["stream_id"] for e in watcher.events[1:]] == [entry_id.decode() for entry_id, _ in stream]
     assert "trimmed" in watcher.stderr_text()
+
+
+def test_a_watch_whose_reader_is_slow_reads_only_as_fast_as_it_prints(harness, figures):
+    """50,000 retained events and a stdout nobody reads: watch blocks on its
+    output and stops reading the streams, so its memory stays at one batch."""
+    server = harness.start_redis(name="slow-reader")
+    client = server.client()
+    event = ('{"type":"session.updated","session_id":"%s","agent_id":"slow","workflow_id":"w",'
+             '"status":"active","previous_status":"active","version":%d,"changed":["last_updated_time",'
+             '"version"],"at":"2026-12-01T00:00:00.000Z","origin":"' + "x" * 200 + '"}')
+    for label in "0123456789abcdef":
+        pipe = client.pipeline(transaction=False)
+        sid = label + "0000000-0000-4000-8000-000000000000"[1:]
+        for version in range(1, 3126):
+            pipe.xadd(event_stream_key("opscore", label), {"event": event % (sid, version)})
+        pipe.execute()
+    watcher = harness.start_watcher(server.url, "slow", extra_args=("--since", "beginning"), read_stdout=False)
+    time.sleep(3)
+    rss = watcher.rss_kib()
+    figures.record("event feed", slow_reader_rss_kib=rss, retained_events=50_000)
+    assert watcher.proc.poll() is None, "watch must still be running, blocked on its output"
+    assert rss < 40_000, f"watch holds {rss} KiB: it read ahead of what it printed"

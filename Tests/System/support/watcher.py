@@ -11,10 +11,10 @@ class OpsCoreWatcher(OpsCoreProcess):
     """`opscore watch`; `events` holds every line printed, parsed as JSON
     (unparsable lines as {"unparsable": text})."""
 
-    def __init__(self, children, binary, url, err_path, namespace="opscore", extra_args=()):
+    def __init__(self, children, binary, url, err_path, namespace="opscore", extra_args=(), read_stdout=True):
         self.events = []
         argv = opscore_argv(binary, url, namespace) + ["watch", *extra_args]
-        super().__init__(children, argv, err_path)
+        super().__init__(children, argv, err_path, read_stdout=read_stdout)
 
     def on_line(self, line, when):
         try:
