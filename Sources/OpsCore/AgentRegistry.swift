@@ -36,7 +36,7 @@ public struct AgentRegistry: Sendable {
         guard !agentIDs.isEmpty else { throw .invalidInput(field: "agent_id", reason: "no agent given") }
         for agentID in agentIDs { try SessionValidation.checkIdentifier(agentID, field: "agent_id") }
         try store.meta()
-        let replies = try everyPartition { RedisCommand("SADD", [keys.agents($0)] + agentIDs) }
+        let replies = try everyPartition(writes: true) { RedisCommand("SADD", [keys.agents($0)] + agentIDs) }
         store.noteCommittedWrite()
         return Int(replies[0].integer ?? 0)
     }
@@ -49,7 +49,7 @@ public struct AgentRegistry: Sendable {
     public func remove(_ agentID: String) throws(OpsCoreError) -> Bool {
         try SessionValidation.checkIdentifier(agentID, field: "agent_id")
         try store.meta()
-        return try everyPartition { RedisCommand("SREM", keys.agents($0), agentID) }.contains { $0.integer == 1 }
+        return try everyPartition(writes: true) { RedisCommand("SREM", keys.agents($0), agentID) }.contains { $0.integer == 1 }
     }
 
     /// The agents registered in all 16 partitions, sorted.
@@ -85,9 +85,15 @@ public struct AgentRegistry: Sendable {
     }
 
     /// One command per partition, pipelined; an error reply in any of them is thrown.
-    private func everyPartition(_ command: (Int) -> RedisCommand) throws(OpsCoreError) -> [RedisReply] {
+    /// Writes are then confirmed by the store's required replicas.
+    private func everyPartition(writes: Bool = false, _ command: (Int) -> RedisCommand) throws(OpsCoreError) -> [RedisReply] {
         let commands = KeySpace.partitions.map(command)
-        let replies = try pool.withOpsConnection { try $0.pipeline(commands) }
+        let store = store
+        let replies = try pool.withOpsConnection { connection in
+            let replies = try connection.pipeline(commands)
+            if writes { try store.confirmReplicas(on: connection) }
+            return replies
+        }
         for reply in replies {
             if case .error(let serverError) = reply { throw .redis(RedisError(serverError)) }
         }

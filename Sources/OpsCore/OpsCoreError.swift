@@ -22,6 +22,9 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A command inside `EXEC` failed (say, an index key of the wrong type written
     /// by another tool) while the rest of the change committed. Never retried.
     case partiallyApplied(command: String, key: String, reason: String)
+    /// The change committed on the primary, but fewer replicas than required
+    /// confirmed it within the command timeout (`WAIT`): it may be lost in a failover.
+    case notReplicated(acknowledged: Int, required: Int, reason: String?)
     /// The namespace's keys are not in the layout this build writes (layout 1 without
     /// meta, or another layout in `<ns>:meta`): nothing is written until `opscore migrate`.
     case layoutMismatch(String)
@@ -30,7 +33,7 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The stable error code: `invalid_input`, `agent_not_registered`, `session_not_found`,
     /// `session_exists`, `invalid_transition`, `version_mismatch`, `conflict`,
-    /// `corrupt_session`, `partially_applied`, `layout_mismatch`, `redis_unavailable`,
+    /// `corrupt_session`, `partially_applied`, `layout_mismatch`, `not_replicated`, `redis_unavailable`,
     /// `redis_timeout`, `redis_denied`.
     public var code: String {
         switch self {
@@ -44,6 +47,7 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .corruptSession: return "corrupt_session"
         case .partiallyApplied: return "partially_applied"
         case .layoutMismatch: return "layout_mismatch"
+        case .notReplicated: return "not_replicated"
         case .redis(let error):
             switch error.kind {
             case .timeout: return "redis_timeout"
@@ -67,6 +71,10 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .partiallyApplied(let command, let key, let reason):
             return "change partially applied: \(command) on key \(Self.quoted(key)) failed (\(reason)) after the rest of the change committed; not retried"
         case .layoutMismatch(let reason): return "refusing to write: \(reason)"
+        case .notReplicated(let acknowledged, let required, let reason):
+            return "committed on the primary but confirmed by \(acknowledged) of \(required) required replicas"
+                + (reason.map { " (\($0))" } ?? "")
+                + "; it may be lost in a failover: re-check it, or retry it safely with --expect-version"
         case .redis(let error):
             switch error.kind {
             case .timeout: return "Redis timed out: \(error.message)"

@@ -30,15 +30,16 @@ public final class SessionLifecycle: Sendable {
     ///   - origin: The writer name for events (1 to 256 bytes, no control characters);
     ///     this machine's host name by default.
     ///   - logger: Where debug logs go; never receives metadata contents.
+    ///   - waitReplicas: Replicas that must confirm every write (`WAIT`); 0 for none.
     /// - Throws: ``OpsCoreError/invalidInput(field:reason:)`` for a namespace that is not
     ///   1 to 64 characters of `[A-Za-z0-9_.-]`, or an unusable origin.
     public init(
         pool: RedisConnectionPool, namespace: String = "opscore", retry: RedisRetryPolicy = .default,
-        origin: String? = nil, logger: Logger = Logger(label: "opscore")
+        origin: String? = nil, logger: Logger = Logger(label: "opscore"), waitReplicas: Int = 0
     ) throws(OpsCoreError) {
         let keys = try KeySpace(namespace: namespace)
         if let origin { try SessionValidation.checkIdentifier(origin, field: "origin") }
-        store = SessionStore(pool: pool, keys: keys, retry: retry)
+        store = SessionStore(pool: pool, keys: keys, retry: retry, waitReplicas: waitReplicas)
         agents = AgentRegistry(store: store)
         self.origin = origin ?? Self.hostName()
         self.logger = logger

@@ -20,6 +20,7 @@ struct CommandFailure: Error {
         case "invalid_input": exitCode = 64
         case "redis_unavailable", "redis_timeout": exitCode = 69
         case "redis_denied": exitCode = 77
+        case "not_replicated": exitCode = 75
         default: exitCode = 1
         }
     }

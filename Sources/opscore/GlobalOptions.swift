@@ -26,6 +26,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Writer name in events (`origin`). Env OPSCORE_ORIGIN. Default: the host name.", valueName: "NAME"))
     var origin: String?
 
+    @Option(name: .customLong("wait-replicas"), help: ArgumentHelp("Replicas that must confirm every write (WAIT); fewer exit 75. Env OPSCORE_WAIT_REPLICAS. Default 0.", valueName: "N"))
+    var waitReplicas: Int?
+
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     /// The resolved output format.
@@ -48,6 +51,17 @@ struct GlobalOptions: ParsableArguments {
     func resolvedNamespace() throws -> String {
         let value = namespace ?? environment["OPSCORE_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 } ?? "opscore"
         try KeySpace.validate(namespace: value)  // invalid_input: exit 64
+        return value
+    }
+
+    /// Replicas that must confirm every write: the flag, the environment, or 0.
+    func resolvedWaitReplicas() throws -> Int {
+        if let waitReplicas {
+            guard (0...100).contains(waitReplicas) else { throw CommandFailure.usage("invalid --wait-replicas: use 0 to 100") }
+            return waitReplicas
+        }
+        guard let text = environment["OPSCORE_WAIT_REPLICAS"], !text.isEmpty else { return 0 }
+        guard let value = Int(text), (0...100).contains(value) else { throw CommandFailure.usage("invalid OPSCORE_WAIT_REPLICAS: use 0 to 100") }
         return value
     }
 
@@ -77,7 +91,8 @@ struct GlobalOptions: ParsableArguments {
     func lifecycle(poolSize: Int = 1) throws -> (SessionLifecycle, Logger) {
         let logger = try logger()
         let pool = RedisConnectionPool(configuration: try redisConfiguration(), size: poolSize)
-        let lifecycle = try SessionLifecycle(pool: pool, namespace: try resolvedNamespace(), origin: resolvedOrigin, logger: logger)
+        let lifecycle = try SessionLifecycle(
+            pool: pool, namespace: try resolvedNamespace(), origin: resolvedOrigin, logger: logger, waitReplicas: try resolvedWaitReplicas())
         return (lifecycle, logger)
     }
 }

@@ -11,8 +11,9 @@ struct OpsCoreCommand: ParsableCommand {
         abstract: "Track agent sessions in Redis, shared by many hosts.",
         discussion: """
             Exit codes: 0 success; 1 refused (unknown agent, no such session, invalid transition, \
-            version mismatch, conflict); 64 bad usage or input; 69 Redis unreachable or timed out; \
-            77 authentication or permission refused.
+            version mismatch, conflict, corrupt session, partially applied, layout mismatch); 64 bad usage \
+            or input; 69 Redis unreachable or timed out; 75 committed but not confirmed by enough replicas \
+            (--wait-replicas); 77 authentication or permission refused.
 
             Example: opscore agent register agent-1 && opscore session start --agent agent-1 --workflow build
             """,
@@ -22,7 +23,7 @@ struct OpsCoreCommand: ParsableCommand {
     /// `opscore [global options] COMMAND …`: global options written before the
     /// command are moved after it, where every leaf command declares them.
     static func globalOptionsMovedLast(_ arguments: [String]) -> [String] {
-        let names: Set<String> = ["--redis-url", "--namespace", "--log-level", "--format", "--origin"]
+        let names: Set<String> = ["--redis-url", "--namespace", "--log-level", "--format", "--origin", "--wait-replicas"]
         var leading: [String] = []
         var index = 0
         while index < arguments.count {

@@ -23,10 +23,18 @@ public final class SessionStore: Sendable {
     private let metaCheck = KeySpaceMetaCheck()
 
     /// Creates a store.
-    public init(pool: RedisConnectionPool, keys: KeySpace, retry: RedisRetryPolicy = .default) {
+    /// Replicas that must confirm every write (`WAIT`); 0 for none.
+    public let waitReplicas: Int
+
+    /// Creates a store.
+    /// - Parameter waitReplicas: Replicas that must confirm every write: after each
+    ///   committed write the store sends `WAIT waitReplicas <command timeout>` on the
+    ///   same connection; fewer confirmations give ``OpsCoreError/notReplicated(acknowledged:required:reason:)``.
+    public init(pool: RedisConnectionPool, keys: KeySpace, retry: RedisRetryPolicy = .default, waitReplicas: Int = 0) {
         self.pool = pool
         self.keys = keys
         self.retry = retry
+        self.waitReplicas = max(0, waitReplicas)
     }
 
     /// Transaction attempts and commits so far; `attempts - commits` were aborted or refused.
@@ -209,9 +217,10 @@ public final class SessionStore: Sendable {
         decide: ([RedisReply]) throws(OpsCoreError) -> RedisTransactionStep<Result>
     ) throws(OpsCoreError) -> Result {
         var wrote = false
+        var replication: OpsCoreError?
         do {
             let outcome = try pool.withConnection { connection in
-                try connection.transaction(watching: watched, reading: reads, retry: retry) { replies in
+                let outcome = try connection.transaction(watching: watched, reading: reads, retry: retry) { replies in
                     attemptCounter.add(1, ordering: .relaxed)
                     // An error reply to a read (NOPERM, LOADING, …) is a Redis failure, not data.
                     // WRONGTYPE stays: on a session key it means a corrupt session.
@@ -222,12 +231,36 @@ public final class SessionStore: Sendable {
                     if case .commit = step { wrote = true } else { wrote = false }
                     return step
                 }
+                // The write stands whatever WAIT says: settle the rest first, then report.
+                if wrote {
+                    do throws(OpsCoreError) { try confirmReplicas(on: connection) } catch { replication = error }
+                }
+                return outcome
             }
             commitCounter.add(1, ordering: .relaxed)
             if wrote && writesMeta { noteCommittedWrite() }
+            if let replication { throw replication }
             return outcome.value
         } catch let error as RedisError where error.kind == .transactionConflict {
             throw .conflict(attempts: retry.maxAttempts)
+        } catch {
+            throw OpsCoreError(mapping: error)
+        }
+    }
+
+    /// After a committed write: `WAIT` for ``waitReplicas`` on the connection that wrote.
+    /// - Throws: ``OpsCoreError/notReplicated(acknowledged:required:reason:)`` when fewer
+    ///   confirm in time, or the `WAIT` itself fails (the write stands either way).
+    func confirmReplicas(on connection: RedisConnection) throws(OpsCoreError) {
+        guard waitReplicas > 0 else { return }
+        let timeout = connection.configuration.commandTimeout
+        // A little under the socket timeout, so that WAIT answers before the socket gives up.
+        let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000) * 9 / 10)
+        do {
+            let acknowledged = Int(try connection.send(RedisCommand("WAIT", waitReplicas, milliseconds)).integer ?? 0)
+            if acknowledged < waitReplicas { throw OpsCoreError.notReplicated(acknowledged: acknowledged, required: waitReplicas, reason: nil) }
+        } catch let error as RedisError {
+            throw .notReplicated(acknowledged: 0, required: waitReplicas, reason: error.message)
         } catch {
             throw OpsCoreError(mapping: error)
         }

@@ -1,0 +1,68 @@
+"""`--wait-replicas N`: every write is followed by `WAIT N`; when fewer replicas
+confirm (one stopped, or fewer than N exist), the change stands on the primary
+and the caller gets `not_replicated` (exit 75) saying so, never silence."""
+
+import signal
+import time
+
+from support.layout import session_key
+
+QUERY = "timeout=1"     # WAIT waits a little under the command timeout
+
+
+def primary_with_replica(harness):
+    primary = harness.start_redis(name="primary")
+    replica = harness.start_redis("--replicaof", "127.0.0.1", primary.port, name="replica")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if replica.client().info("replication").get("master_link_status") == "up":
+            return primary, replica
+        time.sleep(0.05)
+    raise AssertionError("the replica did not sync")
+
+
+def test_a_write_confirmed_by_the_replica_succeeds_and_is_on_the_replica(harness):
+    primary, replica = primary_with_replica(harness)
+    url = primary.url_for(query=QUERY)
+    assert harness.opscore(url, "--wait-replicas", "1", "agent", "register", "r-agent").rc == 0
+    started = harness.opscore(url, "--wait-replicas", "1", "session", "start", "--agent", "r-agent", "--workflow", "w")
+    assert started.rc == 0, started.brief()
+    sid = started.json()["session_id"]
+    # WAIT returned: the replica has the session already.
+    assert replica.client().hget(session_key("opscore", sid), "version") == b"1"
+
+
+def test_fewer_replicas_than_required_exit_75_and_the_change_stands_on_the_primary(harness, figures):
+    primary, replica = primary_with_replica(harness)
+    url = primary.url_for(query=QUERY)
+    assert harness.opscore(url, "agent", "register", "r-agent").rc == 0
+    sid = harness.opscore(url, "session", "start", "--agent", "r-agent", "--workflow", "w").json()["session_id"]
+    too_many = harness.opscore(url, "--wait-replicas", "2", "session", "update", sid, "--metadata", '{"a":1}')
+    replica.send_signal(signal.SIGSTOP)
+    try:
+        stopped = harness.opscore(url, "--wait-replicas", "1", "session", "update", sid, "--metadata", '{"b":2}')
+    finally:
+        replica.send_signal(signal.SIGCONT)
+    figures.record("replication", two_of_one_exit=too_many.rc, stopped_replica_exit=stopped.rc,
+                   stopped_replica_seconds=stopped.elapsed)
+    for result in (too_many, stopped):
+        assert result.rc == 75, result.brief()
+        assert result.error_text.startswith("error: committed on the primary"), result.brief()
+        assert "--expect-version" in result.error_text
+    assert primary.client().hget(session_key("opscore", sid), "version") == b"3"
+
+
+def test_a_worker_replies_not_replicated_and_goes_on(harness):
+    primary, replica = primary_with_replica(harness)
+    url = primary.url_for(query=QUERY)
+    (sid,) = harness.start_sessions(url, "r-agent", 1)
+    worker = harness.start_worker(url, "replicated", extra_args=("--wait-replicas", "1"))
+    assert worker.call({"id": 1, "op": "update", "session_id": sid, "metadata": {"n": 1}})["ok"] is True
+    replica.send_signal(signal.SIGSTOP)
+    try:
+        reply = worker.call({"id": 2, "op": "update", "session_id": sid, "metadata": {"n": 2}})
+    finally:
+        replica.send_signal(signal.SIGCONT)
+    assert reply["ok"] is False and reply["error"]["code"] == "not_replicated", reply
+    assert worker.call({"id": 3, "op": "get", "session_id": sid})["session"]["version"] == 3
+    assert worker.finish() == 0
