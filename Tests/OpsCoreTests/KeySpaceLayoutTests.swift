@@ -81,3 +81,23 @@ import Testing
         #expect(repairedPartial.isEmpty)
     }
 }
+
+/// Layout 2 on a Cluster: each partition's keys share one slot, and the 16
+/// partitions fall in 16 different slots.
+@Suite struct KeySpaceSlotTests {
+    @Test func everyKeyOfAPartitionIsInOneSlotAndThePartitionsInSixteen() throws {
+        let keys = try KeySpace(namespace: "opscore")
+        var slots: Set<Int> = []
+        for partition in KeySpace.partitions {
+            let id = try #require(SessionID(KeySpace.partitionLabels[partition] + "1234567-89ab-4def-8123-456789abcdef"))
+            let partitionKeys = [
+                keys.session(id), keys.agents(partition), keys.agentSessions("any:agent{x}", partition: partition),
+                keys.byUpdate(partition), keys.eventStream(partition), keys.deadEventStream(partition),
+            ]
+            let partitionSlots = Set(partitionKeys.map { RedisHashSlot.slot(of: $0) })
+            #expect(partitionSlots.count == 1, "partition \(partition)")
+            slots.formUnion(partitionSlots)
+        }
+        #expect(slots.count == 16)
+    }
+}
