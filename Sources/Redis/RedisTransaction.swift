@@ -29,7 +29,7 @@ extension RedisConnection {
     /// `DISCARD` that did not answer `OK`) is abandoned, never reused.
     ///
     /// - Parameters:
-    ///   - keys: The keys to WATCH.
+    ///   - keys: The keys to WATCH; none for a plain `MULTI`/`EXEC` (which then never aborts).
     ///   - reads: Commands whose replies `decide` sees, read while the keys are watched.
     ///   - retry: The retry bound and pauses.
     ///   - decide: Given the replies to `reads`, what to write. Called once per attempt.
@@ -78,9 +78,9 @@ extension RedisConnection {
     /// First round trip: `WATCH`, the reads and `MULTI`. Returns the reads' replies
     /// with `MULTI` accepted, so the connection is inside the transaction.
     private func openTransaction(watching keys: [[UInt8]], reading reads: [RedisCommand]) throws(RedisError) -> [RedisReply] {
-        let watch = RedisCommand(rawArguments: [Array("WATCH".utf8)] + keys)
+        let watch = keys.isEmpty ? [] : [RedisCommand(rawArguments: [Array("WATCH".utf8)] + keys)]
         // Nothing here changes data: a socket failure is safe to retry on a new connection.
-        let replies = try pipeline([watch] + reads + [RedisCommand("MULTI")], readOnly: true)
+        let replies = try pipeline(watch + reads + [RedisCommand("MULTI")], readOnly: true)
         switch replies[replies.count - 1] {
         case .status("OK"):
             break
@@ -93,11 +93,11 @@ extension RedisConnection {
             abandon(RedisError(.unexpectedReply, "connection abandoned after an unexpected reply to MULTI"))
             throw RedisError(.unexpectedReply, "MULTI returned neither OK nor an error")
         }
-        if case .error(let serverError) = replies[0] {
+        if !watch.isEmpty, case .error(let serverError) = replies[0] {
             discard()
             throw RedisError(serverError)
         }
-        return Array(replies[1..<(replies.count - 1)])
+        return Array(replies[watch.count..<(replies.count - 1)])
     }
 
     /// Second round trip: the commands and `EXEC`. Returns `nil` when EXEC was aborted.

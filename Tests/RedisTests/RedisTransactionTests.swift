@@ -107,6 +107,22 @@ import Testing
         }
     }
 
+    @Test func aTransactionWatchingNoKeyIsAPlainMultiExecThatIsNeverAborted() async throws {
+        let server = try RedisTestServer.shared()
+        let key = RedisTestServer.uniquePrefix()
+        try await onOwnThread {
+            let connection = try server.connect()
+            let intruder = try server.connect()
+            let outcome = try connection.transaction(watching: [], reading: [RedisCommand("GET", key)]) { replies in
+                try intruder.send("SET", key, "meanwhile")  // would abort a WATCH of the key
+                return .commit([RedisCommand("APPEND", key, "+mine")]) { results in results[0].integer }
+            }
+            #expect(outcome.attempts == 1)
+            #expect(outcome.value == 14)
+            #expect(try connection.send("GET", key).text == "meanwhile+mine")
+        }
+    }
+
     @Test func decidingToWriteNothingDiscardsTheOpenMulti() async throws {
         let server = try RedisTestServer.shared()
         let key = RedisTestServer.uniquePrefix()

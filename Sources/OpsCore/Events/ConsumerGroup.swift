@@ -121,22 +121,19 @@ public final class ConsumerGroup {
     }
 
     /// Copies an entry to its partition's dead-letter stream (fields `event`,
-    /// `group`, `deliveries`, `exit_status`) and acknowledges it, in one `MULTI`.
-    /// - Throws: ``OpsCoreError`` `redis`, `partiallyApplied`.
+    /// `group`, `deliveries`, `exit_status`) and acknowledges it, in one `MULTI`
+    /// (the same transaction mechanism as every session write: nothing is sent
+    /// unless `MULTI` was accepted).
+    /// - Throws: ``OpsCoreError`` `redis` (an unknown outcome too), `partiallyApplied`.
     public func deadLetter(_ entry: FeedEntry, deliveries: Int, exitStatus: Int32) throws(OpsCoreError) {
-        let stream = keys.eventStream(entry.partition)
         let commands = [
-            RedisCommand("MULTI"),
             RedisCommand("XADD", keys.deadEventStream(entry.partition), "*", "event", entry.payload, "group", group,
                          "deliveries", deliveries, "exit_status", Int(exitStatus)),
-            RedisCommand("XACK", stream, group, entry.streamID.description),
-            RedisCommand("EXEC"),
+            RedisCommand("XACK", keys.eventStream(entry.partition), group, entry.streamID.description),
         ]
-        let replies = try send(commands)
-        guard case .status("OK") = replies[0], case .array(let results) = replies[3] else {
-            throw .redis(RedisError(.transactionFailed, "dead-lettering \(entry.streamID) was refused: \(replies)"))
+        try withConnection { connection in
+            _ = try connection.transaction(watching: [], reading: []) { _ in .commit(commands) { _ in () } }
         }
-        for result in results { if case .error(let error) = result { throw .redis(RedisError(error)) } }
     }
 
     private func entries(from streams: [(key: [UInt8], entries: [StreamReplies.Entry])]) -> [FeedEntry] {
@@ -164,15 +161,20 @@ public final class ConsumerGroup {
 
     /// Sends commands on this consumer's connection, reconnecting once it broke.
     private func send(_ commands: [RedisCommand]) throws(OpsCoreError) -> [RedisReply] {
+        try withConnection { try $0.pipeline(commands) }
+    }
+
+    /// Runs `body` on this consumer's connection (made anew once it broke), mapping errors.
+    private func withConnection<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
         do {
             if connection == nil || connection?.isBroken == true {
                 connection = try RedisConnection(configuration: configuration)
                 ownPendingDone = false
             }
-            return try connection!.pipeline(commands)
+            return try body(connection!)
         } catch {
-            connection = nil
-            throw .redis(error)
+            if connection?.isBroken == true { connection = nil }
+            throw OpsCoreError(mapping: error)
         }
     }
 
