@@ -136,3 +136,14 @@ def test_a_run_killed_midway_and_started_again_completes(harness, opscore_bin, f
     assert result.json()["sessions_moved"] == left
     assert check_moved(client, sessions) == []
     assert layout_one_keys(client) == []
+
+
+def test_a_refused_agent_copy_stops_the_run_and_keeps_the_old_agents(harness, layout_one):
+    """An agents set of the wrong type in one partition (WRONGTYPE on its SADD):
+    the run fails before anything is deleted, and the layout-1 agents stay."""
+    server, client, _ = layout_one
+    client.set(agents_key("opscore", "7"), "not a set")
+    result = harness.opscore(server.url, "migrate")
+    assert result.rc != 0 and "WRONGTYPE" in result.error_text, result.brief()
+    assert client.smembers("opscore:agents") == {b"mig-a", b"mig-b:odd"}
+    assert not client.exists(meta_key("opscore"))

@@ -76,8 +76,12 @@ public struct LayoutMigration: Sendable {
         let members = (try store.run { try $0.send(RedisCommand("SMEMBERS", keys.layout1Agents)) }.array ?? []).compactMap(\.bytes)
         report.agents = members.count
         guard !members.isEmpty else { return }
-        _ = try store.run { connection in
+        let replies = try store.run { connection in
             try connection.pipeline(KeySpace.partitions.map { RedisCommand("SADD", [keys.agents($0)] + members) })
+        }
+        // A refused SADD (WRONGTYPE, NOPERM) must stop the run before the old set is deleted.
+        for reply in replies {
+            if case .error(let serverError) = reply { throw .redis(RedisError(serverError)) }
         }
     }
 
