@@ -9,9 +9,8 @@ extension SessionLifecycle {
     ///
     /// One pass walks, partition by partition, every index entry scored at or
     /// before the cutoff, in batches, so entries that are not live sessions
-    /// cannot stall it: members
-    /// that are no session id, or name a missing, frozen or corrupt session, are
-    /// removed from the index; an entry scored older than its session's
+    /// cannot stall it: members that are no session id, or name a missing, frozen
+    /// or corrupt session, are removed from the index; an entry scored older than its session's
     /// `last_updated_time` gets that time as its score. A candidate that fails is
     /// reported and skipped; the pass goes on. A Redis outage ends the pass with
     /// what it did so far.
@@ -71,7 +70,7 @@ extension SessionLifecycle {
 
     /// Expires one candidate, or removes or re-scores its index entry.
     private func sweep(_ id: SessionID, idle: Duration, into report: inout IdleSweepReport) throws(OpsCoreError) {
-        let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
+        let idleMilliseconds = idle.wholeMilliseconds
         enum Finding { case expired, frozen, notIdle(lastUpdate: Int64) }
         var finding = Finding.frozen
         let session: Session
@@ -92,13 +91,13 @@ extension SessionLifecycle {
                 return self.change(from: current, to: next, changed: [SessionHash.status], at: now, kind: .expired)
             }
         } catch .sessionNotFound {
-            try store.removeIdleEntry(Array(id.text.utf8), partition: KeySpace.partition(of: id))
+            try store.removeIdleEntry(of: id)
             report.removedEntries += 1
             return
         } catch .corruptSession(let key, let field, _) {
             // A corrupt hash cannot be expired; it stays readable as corrupt but leaves the index.
             logger.debug("idle sweep dropped a corrupt session from the index", metadata: ["key": "\(key)", "field": "\(field)"])
-            try store.removeIdleEntry(Array(id.text.utf8), partition: KeySpace.partition(of: id))
+            try store.removeIdleEntry(of: id)
             report.removedEntries += 1
             return
         }
@@ -107,7 +106,7 @@ extension SessionLifecycle {
             report.expired.append(session)
             logger.debug("session expired", metadata: ["session_id": "\(id)"])
         case .frozen:
-            try store.removeIdleEntry(Array(id.text.utf8), partition: KeySpace.partition(of: id))
+            try store.removeIdleEntry(of: id)
             report.removedEntries += 1
         case .notIdle(let lastUpdate):
             try store.raiseIdleScore(id, to: lastUpdate)

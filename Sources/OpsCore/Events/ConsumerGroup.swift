@@ -73,7 +73,7 @@ public final class ConsumerGroup {
         var arguments: [any RedisArgument] = ["GROUP", group, consumer, "COUNT", ownPendingDone ? count : 1000]
         if ownPendingDone { arguments += ["BLOCK", Self.milliseconds(block)] }
         arguments.append("STREAMS")
-        arguments += KeySpace.partitions.map { keys.eventStream($0) }
+        arguments += keys.eventStreams
         arguments += Array(repeating: id, count: KeySpace.partitionCount)
         let reply = try send([RedisCommand("XREADGROUP", arguments)])[0]
         if case .error(let error) = reply { throw .redis(RedisError(error)) }
@@ -139,7 +139,7 @@ public final class ConsumerGroup {
     private func entries(from streams: [(key: [UInt8], entries: [StreamReplies.Entry])]) -> [FeedEntry] {
         var result: [FeedEntry] = []
         for (key, entries) in streams {
-            guard let partition = KeySpace.partitions.first(where: { keys.eventStream($0) == key }) else { continue }
+            guard let partition = keys.partition(ofEventStream: key) else { continue }
             for entry in entries {
                 // A deleted entry still pending has no fields: nothing to hand over, acknowledge it later.
                 result.append(FeedEntry(partition: partition, streamID: entry.id, payload: entry.event ?? []))
@@ -178,7 +178,7 @@ public final class ConsumerGroup {
         }
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int {
-        max(1, Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        max(1, duration.wholeMilliseconds)
     }
 }

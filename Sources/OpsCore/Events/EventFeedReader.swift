@@ -111,7 +111,7 @@ public final class EventFeedReader {
         case .now:
             first = StreamID(milliseconds: try Self.redisMilliseconds(connection), sequence: 0).predecessor
         case .ago(let duration):
-            let back = UInt64(max(0, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))
+            let back = UInt64(max(0, duration.wholeMilliseconds))
             let now = try Self.redisMilliseconds(connection)
             first = StreamID(milliseconds: now > back ? now - back : 0, sequence: 0).predecessor
         }
@@ -119,11 +119,7 @@ public final class EventFeedReader {
     }
 
     private static func redisMilliseconds(_ connection: RedisConnection) throws(RedisError) -> UInt64 {
-        let parts = try connection.send(RedisCommand("TIME")).array ?? []
-        guard parts.count == 2, let seconds = parts[0].integer, let microseconds = parts[1].integer, seconds >= 0 else {
-            throw RedisError(.unexpectedReply, "TIME did not return seconds and microseconds")
-        }
-        return UInt64(seconds) * 1000 + UInt64(max(0, microseconds) / 1000)
+        UInt64(max(0, try connection.send(RedisCommand("TIME")).redisTime().millisecondsSince1970))
     }
 
     /// `XINFO STREAM` for the partitions to check: a gap where entries after the
@@ -145,15 +141,14 @@ public final class EventFeedReader {
 
     private func read(_ connection: RedisConnection, block: Duration) throws(RedisError) -> [FeedItem] {
         guard var positions else { return [] }
-        let streams = KeySpace.partitions.map { keys.eventStream($0) }
-        let blockMilliseconds = max(1, Int(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000))
+        let blockMilliseconds = max(1, block.wholeMilliseconds)
         var arguments: [any RedisArgument] = ["COUNT", batchSize, "BLOCK", blockMilliseconds, "STREAMS"]
-        arguments += streams
+        arguments += keys.eventStreams
         arguments += positions.map(\.description)
         let reply = try connection.send(RedisCommand("XREAD", arguments))
         var items: [FeedItem] = []
         for (key, entries) in StreamReplies.entries(reply) {
-            guard let partition = streams.firstIndex(of: key) else { continue }
+            guard let partition = keys.partition(ofEventStream: key) else { continue }
             for entry in entries {
                 positions[partition] = entry.id
                 if let payload = entry.event {

@@ -2,14 +2,13 @@ import Redis
 
 /// Reading the replies of `XREAD`/`XREADGROUP` and `XINFO STREAM`.
 enum StreamReplies {
-    /// One stream entry: its id and its field-value pairs.
+    /// One stream entry: its id and its `event` field (the only one OpsCore reads).
     struct Entry {
         var id: StreamID
-        var fields: [[UInt8]: [UInt8]]
-
-        /// The `event` field.
-        var event: [UInt8]? { fields[Array("event".utf8)] }
+        var event: [UInt8]?
     }
+
+    private static let eventField = Array("event".utf8)
 
     /// The entries per stream key of an `XREAD`/`XREADGROUP` reply (null: none).
     static func entries(_ reply: RedisReply) -> [(key: [UInt8], entries: [Entry])] {
@@ -23,14 +22,15 @@ enum StreamReplies {
     /// One `[id, [field, value, …]]` element (a deleted entry has a null field list).
     static func entry(_ reply: RedisReply) -> Entry? {
         guard let parts = reply.array, parts.count == 2, let id = parts[0].text.flatMap(StreamID.init) else { return nil }
-        var fields: [[UInt8]: [UInt8]] = [:]
+        // A deleted entry still pending has a null field list: no event.
         let values = parts[1].array ?? []
+        var event: [UInt8]?
         var index = 0
         while index + 1 < values.count {
-            if let name = values[index].bytes, let value = values[index + 1].bytes { fields[name] = value }
+            if values[index].bytes == eventField { event = values[index + 1].bytes }
             index += 2
         }
-        return Entry(id: id, fields: fields)
+        return Entry(id: id, event: event)
     }
 
     /// What `XINFO STREAM` says about trimming.

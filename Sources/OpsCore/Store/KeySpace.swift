@@ -26,6 +26,14 @@ public struct KeySpace: Sendable, Hashable {
     public let layout1ByUpdate: [UInt8]
     /// `<ns>:{p}:` for each partition.
     private let prefixes: [[UInt8]]
+    /// The keys that do not depend on a session or agent, per partition, built
+    /// once: every write names some of them.
+    private let agentsKeys: [[UInt8]]
+    private let sessionPrefixes: [[UInt8]]
+    private let byUpdateKeys: [[UInt8]]
+    /// Each partition's event stream, in partition order (as `XREAD` names them).
+    public let eventStreams: [[UInt8]]
+    private let deadEventStreams: [[UInt8]]
 
     /// Creates the key space of a namespace.
     /// - Parameter namespace: 1 to 64 characters of `[A-Za-z0-9_.-]`, so that no two
@@ -38,7 +46,13 @@ public struct KeySpace: Sendable, Hashable {
         events = Array("\(namespace):events".utf8)
         layout1Agents = Array("\(namespace):agents".utf8)
         layout1ByUpdate = Array("\(namespace):sessions:by_update".utf8)
-        prefixes = Self.partitionLabels.map { Array("\(namespace):{\($0)}:".utf8) }
+        let prefixes = Self.partitionLabels.map { Array("\(namespace):{\($0)}:".utf8) }
+        self.prefixes = prefixes
+        agentsKeys = prefixes.map { $0 + Array("agents".utf8) }
+        sessionPrefixes = prefixes.map { $0 + Array("session:".utf8) }
+        byUpdateKeys = prefixes.map { $0 + Array("by_update".utf8) }
+        eventStreams = prefixes.map { $0 + Array("events".utf8) }
+        deadEventStreams = prefixes.map { $0 + Array("events:dead".utf8) }
     }
 
     /// Checks a namespace: 1 to 64 characters of `[A-Za-z0-9_.-]` (no `:`, braces or whitespace).
@@ -67,11 +81,11 @@ public struct KeySpace: Sendable, Hashable {
     }
 
     /// A partition's agents set; an agent is registered when it is in all 16.
-    public func agents(_ partition: Int) -> [UInt8] { prefixes[partition] + Array("agents".utf8) }
+    public func agents(_ partition: Int) -> [UInt8] { agentsKeys[partition] }
 
     /// The hash of one session.
     public func session(_ id: SessionID) -> [UInt8] {
-        prefixes[Self.partition(of: id)] + Array("session:".utf8) + Array(id.text.utf8)
+        sessionPrefixes[Self.partition(of: id)] + id.text.utf8
     }
 
     /// A partition's sorted set indexing an agent's sessions by start time.
@@ -80,13 +94,16 @@ public struct KeySpace: Sendable, Hashable {
     }
 
     /// A partition's sorted set of live (active or paused) sessions scored by last update (ms).
-    public func byUpdate(_ partition: Int) -> [UInt8] { prefixes[partition] + Array("by_update".utf8) }
+    public func byUpdate(_ partition: Int) -> [UInt8] { byUpdateKeys[partition] }
 
     /// A partition's event stream.
-    public func eventStream(_ partition: Int) -> [UInt8] { prefixes[partition] + Array("events".utf8) }
+    public func eventStream(_ partition: Int) -> [UInt8] { eventStreams[partition] }
+
+    /// The partition whose event stream `key` is, or `nil`.
+    public func partition(ofEventStream key: [UInt8]) -> Int? { eventStreams.firstIndex(of: key) }
 
     /// A partition's dead-letter stream (events a consumer group gave up on).
-    public func deadEventStream(_ partition: Int) -> [UInt8] { prefixes[partition] + Array("events:dead".utf8) }
+    public func deadEventStream(_ partition: Int) -> [UInt8] { deadEventStreams[partition] }
 
     /// The layout-1 hash of a session, `<ns>:session:<id>` (for `migrate`).
     public func layout1Session(_ id: SessionID) -> [UInt8] { Array("\(namespace):session:\(id.text)".utf8) }

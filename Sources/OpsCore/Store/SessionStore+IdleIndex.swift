@@ -5,8 +5,7 @@ extension SessionStore {
     /// session has been idle for `idle`. One round trip (`TIME`).
     public func idleCutoff(idleFor idle: Duration) throws(OpsCoreError) -> Int64 {
         let now = try run { try Self.time(try $0.send(RedisCommand("TIME"))) }
-        let idleMilliseconds = idle.components.seconds * 1000 + idle.components.attoseconds / 1_000_000_000_000_000
-        return now.millisecondsSince1970 - idleMilliseconds
+        return now.millisecondsSince1970 - idle.wholeMilliseconds
     }
 
     /// Members of a partition's by-update index scored at or before `cutoff`,
@@ -20,6 +19,11 @@ extension SessionStore {
     /// Removes a member from a partition's by-update index (one naming no live session).
     func removeIdleEntry(_ member: [UInt8], partition: Int) throws(OpsCoreError) {
         try run { try $0.send(RedisCommand("ZREM", keys.byUpdate(partition), member)) }
+    }
+
+    /// Removes a session from its partition's by-update index.
+    func removeIdleEntry(of id: SessionID) throws(OpsCoreError) {
+        try removeIdleEntry(Array(id.text.utf8), partition: KeySpace.partition(of: id))
     }
 
     /// Raises a session's by-update score to `milliseconds` when it is lower and the

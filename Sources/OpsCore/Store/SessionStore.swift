@@ -21,8 +21,6 @@ public final class SessionStore: Sendable {
     private let attemptCounter = Atomic<Int>(0)
     private let commitCounter = Atomic<Int>(0)
     private let metaCheck = KeySpaceMetaCheck()
-
-    /// Creates a store.
     /// Replicas that must confirm every write (`WAIT`); 0 for none.
     public let waitReplicas: Int
 
@@ -253,9 +251,8 @@ public final class SessionStore: Sendable {
     ///   confirm in time, or the `WAIT` itself fails (the write stands either way).
     func confirmReplicas(on connection: RedisConnection) throws(OpsCoreError) {
         guard waitReplicas > 0 else { return }
-        let timeout = connection.configuration.commandTimeout
         // A little under the socket timeout, so that WAIT answers before the socket gives up.
-        let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000) * 9 / 10)
+        let milliseconds = max(1, connection.configuration.commandTimeout.wholeMilliseconds * 9 / 10)
         do {
             let acknowledged = Int(try connection.send(RedisCommand("WAIT", waitReplicas, milliseconds)).integer ?? 0)
             if acknowledged < waitReplicas { throw OpsCoreError.notReplicated(acknowledged: acknowledged, required: waitReplicas, reason: nil) }
@@ -274,9 +271,6 @@ public final class SessionStore: Sendable {
 
     /// Reads a `TIME` reply as a timestamp.
     static func time(_ reply: RedisReply) throws(OpsCoreError) -> Timestamp {
-        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].integer, let microseconds = parts[1].integer else {
-            throw .redis(RedisError(.unexpectedReply, "TIME did not return seconds and microseconds"))
-        }
-        return Timestamp(millisecondsSince1970: seconds * 1000 + microseconds / 1000)
+        do { return try reply.redisTime() } catch { throw .redis(error) }
     }
 }
