@@ -18,7 +18,6 @@ from redis.retry import Retry
 from .layout import PARTITIONS, event_stream_key, session_key
 
 REDIS_PORT = 6379
-EX_USAGE = 64
 
 
 class LineCollector:
@@ -45,19 +44,14 @@ class LineCollector:
 class OpsCoreHost:
     """The opscore binary as run on one virtual host, with a fixed environment."""
 
-    def __init__(self, binary, host, env, format_first=True):
+    def __init__(self, binary, host, env):
         self.binary = binary
         self.host = host
         self.env = env
-        self.format_first = format_first
 
     def argv(self, *args, as_json=False):
-        """The command line for ARGS, with --format json where this build takes it."""
-        if not as_json:
-            return [self.binary, *args]
-        if self.format_first:
-            return [self.binary, "--format", "json", *args]
-        return [self.binary, *args, "--format", "json"]
+        """The command line for ARGS, with --format json when asked."""
+        return [self.binary, *(["--format", "json"] if as_json else []), *args]
 
     def run(self, *args, as_json=False, timeout=15):
         """Runs one command to completion; returns the CompletedProcess (text)."""
@@ -73,16 +67,6 @@ class OpsCoreHost:
         if done.returncode != 0:
             raise RuntimeError(f"opscore {' '.join(args)}: exit {done.returncode}: {done.stderr.strip()}")
         return json.loads(done.stdout.splitlines()[0])
-
-    def detect_format_position(self):
-        """Uses `cmd … --format json` when this build refuses `--format json cmd`."""
-        if self.run("agent", "list", as_json=True).returncode != EX_USAGE:
-            return "before the command"
-        self.format_first = False
-        if self.run("agent", "list", as_json=True).returncode == 0:
-            return "after the command"
-        self.format_first = True
-        return "before the command (neither form worked)"
 
     def popen(self, *args, as_json=False, **kwargs):
         """Starts a long-running command (watch, worker) on this host."""

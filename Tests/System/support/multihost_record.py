@@ -82,7 +82,6 @@ class Outcome:
 
     settings: Settings
     run_dir: str
-    origin_supported: bool
     reachable: dict = dataclasses.field(default_factory=dict)  # "tag phase" -> ping result
     watcher_subscribed: bool = False
     sessions: list = dataclasses.field(default_factory=list)

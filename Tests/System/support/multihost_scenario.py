@@ -31,23 +31,14 @@ class Scenario:
 
     def __init__(self, lab, binary, settings, run_dir):
         self.lab, self.binary, self.settings, self.run_dir = lab, binary, settings, run_dir
-        self.format_first = True
         self.password = secrets.token_hex(16)
         self.redis_ip = lab.address(REDIS_OCTET)
-        self.outcome = Outcome(settings, run_dir, origin_supported=self._binary_has_origin())
+        self.outcome = Outcome(settings, run_dir)
 
     def report(self, line):
         """Logs a step: printed (pytest shows it when a test fails) and kept in the outcome."""
         self.outcome.log.append(line)
         print(f"multihost: {line}", flush=True)
-
-    def _binary_has_origin(self):
-        """True when this build takes --origin (env OPSCORE_ORIGIN), globally or per command."""
-        for argv in ([self.binary, "--help"], [self.binary, "worker", "--help"]):
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            if "--origin" in done.stdout + done.stderr:
-                return True
-        return False
 
     # ------------------------------------------------------------ network
     def build_network(self):
@@ -97,13 +88,10 @@ class Scenario:
         env.update(OPSCORE_REDIS_URL=(f"redis://:{self.password}@{self.redis_ip}:{REDIS_PORT}/0"
                                       "?timeout=1&connect_timeout=1"),
                    OPSCORE_NAMESPACE=KEY_NAMESPACE, OPSCORE_ORIGIN=tag)
-        return OpsCoreHost(self.binary, self.hosts[tag], env, format_first=self.format_first)
+        return OpsCoreHost(self.binary, self.hosts[tag], env)
 
     def prepare_opscore(self):
-        """Finds where --format goes, registers the agent."""
-        probe = self.opscore(CONTROL_HOST)
-        self.report(f"opscore takes --format {probe.detect_format_position()}")
-        self.format_first = probe.format_first
+        """Registers the agent."""
         self.ctl = self.opscore(CONTROL_HOST)
         done = self.ctl.run("agent", "register", AGENT)
         if done.returncode != 0:
@@ -298,22 +286,32 @@ class Scenario:
             time.sleep(0.1)
         self.report(f"watcher {'printed' if self.watcher_caught_up() else 'did not print'} every event in the "
                     f"streams {round((time.monotonic() - self.workers_ended) * 1000)} ms after the workers ended")
-        self.watcher.terminate()
-        stopped = time.monotonic()
-        try:
-            status = self.watcher.wait(5)
-        except subprocess.TimeoutExpired:
-            self.outcome.hung.append("watcher still running 5 s after SIGTERM")
-        else:
-            if status != 0:
-                self.outcome.hung.append(f"watcher exited {status} on SIGTERM (expected 0)")
-            else:
-                self.outcome.watcher_exit_ms = round((time.monotonic() - stopped) * 1000)
-                self.report(f"watcher exited 0 {self.outcome.watcher_exit_ms} ms after SIGTERM")
+        _, self.outcome.watcher_exit_ms = self.terminate("watcher", self.watcher, 5)
         self.watch_out.join(5)
         self.outcome.watch_out = self.watch_out.texts()
-        with open(os.path.join(self.run_dir, "watch.err"), encoding="utf-8", errors="replace") as f:
-            self.outcome.watch_err = f.read().splitlines()
+        self.outcome.watch_err = self.run_file_lines("watch.err")
+
+    def terminate(self, name, proc, timeout):
+        """SIGTERM, then wait: (exit status or None, ms to exit when it exited 0 or None).
+        Hanging or a non-zero status is noted in outcome.hung."""
+        proc.terminate()
+        stopped = time.monotonic()
+        try:
+            status = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.outcome.hung.append(f"{name} still running {timeout} s after SIGTERM")
+            return None, None
+        if status != 0:
+            self.outcome.hung.append(f"{name} exited {status} on SIGTERM (expected 0)")
+            return status, None
+        exit_ms = round((time.monotonic() - stopped) * 1000)
+        self.report(f"{name} exited 0 {exit_ms} ms after SIGTERM")
+        return status, exit_ms
+
+    def run_file_lines(self, name):
+        """The lines of a file in the run directory (an opscore process's stderr)."""
+        with open(os.path.join(self.run_dir, name), encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
 
     def consumed_lines(self):
         if not os.path.exists(self.consumed_path):
@@ -343,23 +341,10 @@ class Scenario:
         else:
             self.outcome.consume_caught_up_ms = round((time.monotonic() - self.workers_ended) * 1000)
             self.report(f"consumer caught up {self.outcome.consume_caught_up_ms} ms after the workers ended")
-        self.consumer.terminate()
-        stopped = time.monotonic()
-        try:
-            status = self.consumer.wait(10)
-        except subprocess.TimeoutExpired:
-            self.outcome.hung.append("consumer still running 10 s after SIGTERM")
-        else:
-            self.outcome.consumer_exit_status = status
-            if status != 0:
-                self.outcome.hung.append(f"consumer exited {status} on SIGTERM (expected 0)")
-            else:
-                self.outcome.consumer_exit_ms = round((time.monotonic() - stopped) * 1000)
-                self.report(f"consumer exited 0 {self.outcome.consumer_exit_ms} ms after SIGTERM")
+        self.outcome.consumer_exit_status, self.outcome.consumer_exit_ms = self.terminate("consumer", self.consumer, 10)
         self.outcome.consumed = self.consumed_lines()
         self.outcome.pending = self.pending()
-        with open(os.path.join(self.run_dir, "consume.err"), encoding="utf-8", errors="replace") as f:
-            self.outcome.consume_err = f.read().splitlines()
+        self.outcome.consume_err = self.run_file_lines("consume.err")
 
     def forget_password(self):
         """Removes the password file (also when the run failed)."""
