@@ -1,10 +1,12 @@
 extension RedisConfiguration {
     /// Parses a Redis URL.
     ///
-    /// Accepted forms: `redis://[[user]:password@]host[:port][/db]` and
-    /// `unix:///path/to/redis.sock[?db=N]`. Both take the optional query
-    /// parameters `timeout` and `connect_timeout` in seconds (fractions allowed).
-    /// User name and password may be percent-encoded.
+    /// Accepted forms: `redis://[[user]:password@]host[:port][/db]`,
+    /// `unix:///path/to/redis.sock[?db=N]` and
+    /// `redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db][?sentinel_password=P]#master-name`
+    /// (sentinels on port 26379 unless given; the credentials are the data nodes').
+    /// All take the optional query parameters `timeout` and `connect_timeout` in
+    /// seconds (fractions allowed). User name and passwords may be percent-encoded.
     /// - Parameter url: The URL text.
     /// - Throws: ``RedisError`` of kind `invalidConfiguration`, naming what is wrong
     ///   but never echoing the password.
@@ -25,6 +27,8 @@ extension RedisConfiguration {
             let (withoutQuery, pairs) = RedisURL.splitQuery(String(rest))
             try parseTCP(withoutQuery)
             query = pairs
+        } else if url.hasPrefix("redis-sentinel://") {
+            query = try parseSentinel(Substring(url.dropFirst("redis-sentinel://".count)))
         } else if url.hasPrefix("unix://") {
             let (withoutQuery, pairs) = RedisURL.splitQuery(url)
             let path = String(withoutQuery.dropFirst("unix://".count))
@@ -36,7 +40,7 @@ extension RedisConfiguration {
         } else if url.hasPrefix("rediss://") {
             throw RedisError(.invalidConfiguration, "TLS (rediss://) is not supported; use redis:// or unix://")
         } else {
-            throw RedisError(.invalidConfiguration, "Redis URL must start with redis:// or unix://")
+            throw RedisError(.invalidConfiguration, "Redis URL must start with redis://, redis-sentinel:// or unix://")
         }
         for (name, value) in query {
             switch name {
@@ -49,6 +53,11 @@ extension RedisConfiguration {
                 commandTimeout = try RedisURL.duration(value, name: name)
             case "connect_timeout", "socket_connect_timeout":
                 connectTimeout = try RedisURL.duration(value, name: name)
+            case "sentinel_password" where sentinel != nil:
+                guard let decoded = RedisURL.percentDecode(value) else {
+                    throw RedisError(.invalidConfiguration, "sentinel_password in Redis URL is not valid percent-encoding")
+                }
+                sentinel?.password = decoded.isEmpty ? nil : decoded
             default:
                 throw RedisError(.invalidConfiguration, "unknown Redis URL parameter '\(name)'")
             }
@@ -78,18 +87,56 @@ extension RedisConfiguration {
         }
     }
 
+    /// Reads what follows `redis-sentinel://`: credentials, the sentinels, the
+    /// database, the query and the master name after `#`. Returns the query.
+    private mutating func parseSentinel(_ text: Substring) throws(RedisError) -> [(String, String)] {
+        var rest = text
+        if let at = rest.lastIndex(of: "@") {
+            try parseCredentials(rest[..<at])
+            rest = rest[rest.index(after: at)...]
+        }
+        guard let hash = rest.firstIndex(of: "#") else {
+            throw RedisError(.invalidConfiguration, "a redis-sentinel:// URL needs the master name after '#': redis-sentinel://host:26379#mymaster")
+        }
+        guard let masterName = RedisURL.percentDecode(String(rest[rest.index(after: hash)...])), !masterName.isEmpty else {
+            throw RedisError(.invalidConfiguration, "the master name after '#' in a redis-sentinel:// URL is empty or not valid percent-encoding")
+        }
+        let (withoutQuery, pairs) = RedisURL.splitQuery(String(rest[..<hash]))
+        var hosts = Substring(withoutQuery)
+        if let slash = hosts.firstIndex(of: "/") {
+            try parseDatabase(hosts[hosts.index(after: slash)...])
+            hosts = hosts[..<slash]
+        }
+        var sentinels: [Endpoint] = []
+        for host in hosts.split(separator: ",", omittingEmptySubsequences: false) {
+            guard !host.isEmpty else {
+                throw RedisError(.invalidConfiguration, "a redis-sentinel:// URL has an empty sentinel address")
+            }
+            sentinels.append(try Self.parseHostAndPort(host, defaultPort: RedisSentinelSettings.defaultPort))
+        }
+        sentinel = RedisSentinelSettings(sentinels: sentinels, masterName: masterName)
+        return pairs
+    }
+
+    private mutating func parseDatabase(_ text: Substring) throws(RedisError) {
+        guard !text.isEmpty else { return }
+        guard let number = Int(text), number >= 0 else {
+            throw RedisError(.invalidConfiguration, "database number in Redis URL is not a non-negative integer")
+        }
+        database = number
+    }
+
     private mutating func parseTCP(_ rest: String) throws(RedisError) {
         var hostPart = Substring(rest)
         if let slash = hostPart.firstIndex(of: "/") {
-            let dbText = hostPart[hostPart.index(after: slash)...]
+            try parseDatabase(hostPart[hostPart.index(after: slash)...])
             hostPart = hostPart[..<slash]
-            if !dbText.isEmpty {
-                guard let number = Int(dbText), number >= 0 else {
-                    throw RedisError(.invalidConfiguration, "database number in Redis URL is not a non-negative integer")
-                }
-                database = number
-            }
         }
+        endpoint = try Self.parseHostAndPort(hostPart, defaultPort: 6379)
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`; an empty host is 127.0.0.1.
+    private static func parseHostAndPort(_ hostPart: Substring, defaultPort: Int) throws(RedisError) -> Endpoint {
         var host: String
         var portText: Substring?
         if hostPart.hasPrefix("[") {
@@ -106,14 +153,14 @@ extension RedisConfiguration {
             host = String(hostPart)
         }
         if host.isEmpty { host = "127.0.0.1" }
-        var port = 6379
+        var port = defaultPort
         if let portText {
             guard let number = Int(portText), (1...65535).contains(number) else {
                 throw RedisError(.invalidConfiguration, "port in Redis URL is not a number from 1 to 65535")
             }
             port = number
         }
-        endpoint = .tcp(host: host, port: port)
+        return .tcp(host: host, port: port)
     }
 }
 

@@ -1,8 +1,9 @@
 /// Where and how to connect to Redis.
 ///
-/// Build one from a URL with ``init(url:)`` (`redis://[[user]:password@]host[:port][/db]`
-/// or `unix:///path/to/redis.sock[?db=N]`) or from its parts. ``description`` never
-/// shows the password.
+/// Build one from a URL with ``init(url:)`` (`redis://[[user]:password@]host[:port][/db]`,
+/// `unix:///path/to/redis.sock[?db=N]` or
+/// `redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master-name`)
+/// or from its parts. ``description`` never shows a password.
 public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// The server's address.
     public enum Endpoint: Sendable, Hashable {
@@ -12,8 +13,10 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         case unixSocket(path: String)
     }
 
-    /// The server's address.
+    /// The server's address; unused when ``sentinel`` is set.
     public var endpoint: Endpoint
+    /// When set, the primary is found through these sentinels instead of at ``endpoint``.
+    public var sentinel: RedisSentinelSettings?
     /// The ACL user name (Redis 6 and later), or `nil` for the default user.
     public var username: String?
     /// The password, or `nil` when the server needs none.
@@ -35,9 +38,11 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         database: Int = 0,
         connectTimeout: Duration = .seconds(2),
         commandTimeout: Duration = .seconds(5),
-        keepAlive: Bool = true
+        keepAlive: Bool = true,
+        sentinel: RedisSentinelSettings? = nil
     ) {
         self.endpoint = endpoint
+        self.sentinel = sentinel
         self.username = username
         self.password = password
         self.database = database
@@ -55,22 +60,39 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         var query: [String] = []
         if connectTimeout != .seconds(2) { query.append("connect_timeout=\(connectTimeout.secondsText)") }
         if commandTimeout != .seconds(5) { query.append("timeout=\(commandTimeout.secondsText)") }
+        if let sentinel {
+            if let secret = sentinel.password {
+                query.append("sentinel_password=" + (redactingPassword ? "***" : RedisURL.percentEncode(secret)))
+            }
+            let hosts = sentinel.sentinels.map(Self.hostAndPort).joined(separator: ",")
+            return "redis-sentinel://\(credentials(redactingPassword: redactingPassword))\(hosts)/\(database)"
+                + (query.isEmpty ? "" : "?" + query.joined(separator: "&")) + "#" + RedisURL.percentEncode(sentinel.masterName)
+        }
         switch endpoint {
         case .unixSocket(let path):
             if database != 0 { query.insert("db=\(database)", at: 0) }
             return "unix://\(path)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-        case .tcp(let host, let port):
-            var credentials = ""
-            if username != nil || password != nil {
-                credentials = RedisURL.percentEncode(username ?? "")
-                if let password {
-                    credentials += ":" + (redactingPassword ? "***" : RedisURL.percentEncode(password))
-                }
-                credentials += "@"
-            }
-            let hostText = host.contains(":") ? "[\(host)]" : host
-            return "redis://\(credentials)\(hostText):\(port)/\(database)"
+        case .tcp:
+            return "redis://\(credentials(redactingPassword: redactingPassword))\(Self.hostAndPort(endpoint))/\(database)"
                 + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        }
+    }
+
+    /// `user:password@` (percent-encoded), or nothing without credentials.
+    private func credentials(redactingPassword: Bool) -> String {
+        guard username != nil || password != nil else { return "" }
+        var text = RedisURL.percentEncode(username ?? "")
+        if let password {
+            text += ":" + (redactingPassword ? "***" : RedisURL.percentEncode(password))
+        }
+        return text + "@"
+    }
+
+    /// `host:port`, with an IPv6 host in brackets; a socket path as it is.
+    public static func hostAndPort(_ endpoint: Endpoint) -> String {
+        switch endpoint {
+        case .tcp(let host, let port): return (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+        case .unixSocket(let path): return path
         }
     }
 }

@@ -11,15 +11,47 @@
 public final class RedisConnection {
     private let context: HiredisContext
     private var abandonment: RedisError?
+    /// For a sentinel-found primary: the locator and the generation it was found in.
+    private let topology: (locator: RedisSentinelLocator, generation: Int)?
     /// The configuration this connection was made with.
     public let configuration: RedisConfiguration
 
     /// Connects, authenticates and selects the database. Blocks.
+    ///
+    /// With ``RedisConfiguration/sentinel`` set, the address is the primary the
+    /// sentinels name (``RedisSentinelLocator``), confirmed with `ROLE`; when that
+    /// address cannot be reached or is not a primary, the sentinels are asked once more.
     /// - Parameter configuration: Where and how to connect.
     /// - Throws: ``RedisError``: `connectionFailed`, `timeout`, `authenticationFailed`, `serverError`.
     public init(configuration: RedisConfiguration) throws(RedisError) {
         self.configuration = configuration
-        context = try HiredisContext(configuration: configuration)
+        guard configuration.sentinel != nil else {
+            context = try Self.open(configuration, confirmingPrimary: false)
+            topology = nil
+            return
+        }
+        let locator = RedisSentinelLocator.shared(for: configuration)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (endpoint, generation) = try locator.primary()
+            var direct = configuration
+            direct.sentinel = nil
+            direct.endpoint = endpoint
+            do {
+                context = try Self.open(direct, confirmingPrimary: true)
+                topology = (locator, generation)
+                return
+            } catch where error.kind != .authenticationFailed && error.kind != .permissionDenied {
+                locator.invalidate(generation: generation)
+                if attempt >= 2 { throw error }
+            }
+        }
+    }
+
+    /// Opens a context and sends `AUTH`, `SELECT` and (for a sentinel-found address) `ROLE`.
+    private static func open(_ configuration: RedisConfiguration, confirmingPrimary: Bool) throws(RedisError) -> HiredisContext {
+        let context = try HiredisContext(configuration: configuration)
         var setup: [RedisCommand] = []
         if let password = configuration.password {
             if let username = configuration.username {
@@ -31,8 +63,13 @@ public final class RedisConnection {
         if configuration.database != 0 {
             setup.append(RedisCommand("SELECT", configuration.database))
         }
-        guard !setup.isEmpty else { return }
-        for reply in try pipeline(setup) {
+        if confirmingPrimary {
+            setup.append(RedisCommand("ROLE"))
+        }
+        guard !setup.isEmpty else { return context }
+        for command in setup { try context.append(command) }
+        for command in setup {
+            let reply = try context.readReply()
             if case .error(let serverError) = reply {
                 let error = RedisError(serverError)
                 if error.kind == .authenticationFailed {
@@ -40,14 +77,32 @@ public final class RedisConnection {
                 }
                 throw error
             }
+            if command.name == "ROLE" {
+                guard case .array(let parts) = reply, let role = parts.first?.text else {
+                    throw RedisError(.unexpectedReply, "ROLE answered with an unexpected reply")
+                }
+                guard role == "master" else {
+                    throw RedisError(.connectionFailed, "the server the sentinels named is a \(role), not the primary")
+                }
+            }
         }
+        return context
     }
 
     /// Round trips made on this connection: one per ``send(_:)`` and one per ``pipeline(_:readOnly:)``.
     public private(set) var roundTrips = 0
 
-    /// `true` once the connection has failed at the socket level or was abandoned; it cannot be used again.
-    public var isBroken: Bool { abandonment != nil || context.failure != nil }
+    /// `true` once the connection has failed at the socket level, was abandoned, or
+    /// leads to a server that is no longer the primary (see ``isStale``): a pool
+    /// closes it instead of lending it again.
+    public var isBroken: Bool { abandonment != nil || context.failure != nil || isStale }
+
+    /// `true` when the connection was made to a sentinel-found primary and the
+    /// sentinels have named another since (or a connection to it failed).
+    public var isStale: Bool {
+        guard let topology else { return false }
+        return topology.locator.generation != topology.generation
+    }
 
     /// The error that broke this connection, or `nil` while it is usable.
     private var failure: RedisError? { abandonment ?? context.failure }
@@ -101,11 +156,26 @@ public final class RedisConnection {
             var replies: [RedisReply] = []
             replies.reserveCapacity(commands.count)
             for _ in commands { replies.append(try context.readReply()) }
+            if topology != nil { noticeReplica(in: replies) }
             return replies
         } catch {
+            if let topology, error.isConnectionError {
+                topology.locator.invalidate(generation: topology.generation)
+            }
             var failure = error
             failure.isSafeToRetry = readOnly
             throw failure
+        }
+    }
+
+    /// A `READONLY` refusal means the sentinels' primary became a replica: the
+    /// connection is abandoned and the sentinels are asked again.
+    private func noticeReplica(in replies: [RedisReply]) {
+        for reply in replies {
+            guard case .error(let serverError) = reply, serverError.code == "READONLY" else { continue }
+            abandon(RedisError(.connectionFailed, "the server is no longer the primary (READONLY)", serverError: serverError))
+            if let topology { topology.locator.invalidate(generation: topology.generation) }
+            return
         }
     }
 }

@@ -14,6 +14,8 @@ import Synchronization
 /// again. A failure marked ``RedisError/isSafeToRetry`` on a connection that had
 /// sat idle (a server restart closed it under the pool) is retried once on a new
 /// connection; a timeout is not, so a stalled server costs one timeout, not two.
+/// Under Sentinel, a connection to a server that is no longer the primary
+/// (``RedisConnection/isStale``) is closed instead of being lent.
 public final class RedisConnectionPool: @unchecked Sendable {
     // @unchecked Sendable: every mutable property is read and written only while
     // `condition` is locked, and each connection is lent to one borrower at a time.
@@ -86,6 +88,11 @@ public final class RedisConnectionPool: @unchecked Sendable {
                 throw RedisError(.shutDown, "connection pool is closed")
             }
             if preferIdle, let connection = idle.popLast() {
+                if connection.isStale {
+                    // The sentinels named another primary since it was made.
+                    existing -= 1
+                    continue
+                }
                 condition.unlock()
                 return (connection, true)
             }

@@ -81,7 +81,8 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         default:
             kind = .serverError
         }
-        self.init(kind, serverError.description, serverError: serverError)
+        // A replica refuses a write before running it: nothing happened.
+        self.init(kind, serverError.description, serverError: serverError, isSafeToRetry: serverError.code == "READONLY")
     }
 
     /// `true` for errors that mean the connection can no longer be used.

@@ -13,7 +13,8 @@ import Darwin
 /// pipe. ``stop()`` returns at once; the thread ends without waiting on a read.
 /// After a lost connection the subscriber reconnects with backoff and subscribes
 /// again, reporting ``RedisSubscriberEvent/disconnected(_:)`` and then
-/// ``RedisSubscriberEvent/subscribed(afterReconnect:)``.
+/// ``RedisSubscriberEvent/subscribed(afterReconnect:)``. With a sentinel
+/// configuration it subscribes on the primary the sentinels name at each connect.
 public final class RedisSubscriber: @unchecked Sendable {
     // @unchecked Sendable: every mutable state lives in `control`, which locks it; the
     // connection lives only on the subscriber thread.
@@ -66,7 +67,7 @@ public final class RedisSubscriber: @unchecked Sendable {
         var failures = 0
         while !stopped {
             do {
-                let context = try HiredisContext(configuration: configuration)
+                let context = try HiredisContext(configuration: RedisSentinelLocator.resolved(configuration))
                 try subscribe(on: context)
                 continuation.yield(.subscribed(afterReconnect: hadConnection))
                 hadConnection = true

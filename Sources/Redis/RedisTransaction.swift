@@ -118,7 +118,8 @@ extension RedisConnection {
                 throw RedisError(
                     underlying.kind == .serverError ? .transactionFailed : underlying.kind,
                     "command \(index + 1) (\(commands[index].name)) was refused, nothing was applied: \(serverError)",
-                    serverError: serverError
+                    serverError: serverError,
+                    isSafeToRetry: underlying.isSafeToRetry
                 )
             }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OpsCore
+import Redis
 
 /// `opscore bench`: measures OpsCore against the Redis server's own PING rate.
 struct BenchCommand: ParsableCommand {
@@ -22,6 +23,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("growth"), help: "Also measure start throughput (1 connection) as stored sessions grow through these sizes, e.g. 10000,100000,1000000.") var growth: String?
     @Option(name: .customLong("memory-events"), help: "Also measure Redis memory per retained event over this many events (e.g. 100000).") var memoryEvents: Int = 0
     @Option(name: .customLong("watch-rate"), help: "Updates per second for the watch latency run.") var watchRate: Int = 1_000
+    @Flag(help: "With a redis-sentinel:// URL, end by shutting the primary down (SHUTDOWN NOSAVE) and measure the time until an update succeeds through the promoted replica. Destroys data: only for a test deployment.") var failover = false
 
     func run() throws {
         guard (1...256).contains(connections) else { throw CommandFailure.usage("invalid --connections: use 1 to 256") }
@@ -49,6 +51,9 @@ struct BenchCommand: ParsableCommand {
             case .text: Output.line(result.row)
             }
         }
+        if failover, try global.redisConfiguration().sentinel == nil {
+            throw CommandFailure.usage("--failover needs a redis-sentinel:// URL")
+        }
         for count in Set([1, connections]).sorted() {
             progress("ping ×\(count)")
             report(try runner.ping(connections: count))
@@ -59,6 +64,10 @@ struct BenchCommand: ParsableCommand {
             report(try runner.get(connections: count, sessions: sessions))
             progress("update ×\(count)")
             report(try runner.update(connections: count, sessions: sessions))
+            if count == 1, try runner.connectedReplicas() > 0 {
+                progress("update ×1 with WAIT 1")
+                report(try runner.updateWaiting(replicas: 1, sessions: sessions))
+            }
             progress("end ×\(count)")
             report(try runner.end(connections: count, sessions: sessions))
         }
@@ -106,6 +115,23 @@ struct BenchCommand: ParsableCommand {
                 Output.object(fields)
             case .text:
                 Output.line(result.row)
+            }
+        }
+        if failover {
+            progress("failover")
+            let result = try runner.failover(session: try runner.lifecycle.startSession(agentID: runner.agentID, workflowID: "bench-failover").id)
+            let errors = result.errorCodes.sorted { $0.key < $1.key }
+            switch format {
+            case .json:
+                Output.object([
+                    "run": .string("failover"), "old_primary": .string(result.oldPrimary), "new_primary": .string(result.newPrimary),
+                    "seconds_to_first_success": .double(result.secondsToFirstSuccess),
+                    "failed_updates": .integer(Int64(result.failedUpdates)),
+                    "errors": .object(Dictionary(uniqueKeysWithValues: errors.map { ($0.key, JSONValue.integer(Int64($0.value))) })),
+                ])
+            case .text:
+                let detail = errors.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                Output.line("failover: \(result.oldPrimary) shut down; first update through \(result.newPrimary) after \(String(format: "%.2f", result.secondsToFirstSuccess)) s; \(result.failedUpdates) updates failed meanwhile (\(detail.isEmpty ? "none" : detail))")
             }
         }
         progress(nil)

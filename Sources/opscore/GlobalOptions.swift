@@ -11,7 +11,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// Options every command takes; each falls back to its environment variable.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Redis URL: redis://[[user]:password@]host[:port][/db] or unix:///path.sock[?db=N]. Env OPSCORE_REDIS_URL.", valueName: "URL"))
+    @Option(name: .long, help: ArgumentHelp("Redis URL: redis://[[user]:password@]host[:port][/db], unix:///path.sock[?db=N] or redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master-name. Env OPSCORE_REDIS_URL.", valueName: "URL"))
     var redisURL: String?
 
     @Option(name: .long, help: ArgumentHelp("Key namespace. Env OPSCORE_NAMESPACE. Default opscore.", valueName: "NS"))
