@@ -47,8 +47,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            swiftSettings: upcomingFeatures
+            swiftSettings: upcomingFeatures,
+            plugins: ["BuildCommitPlugin"]
         ),
+        .plugin(name: "BuildCommitPlugin", capability: .buildTool()),
         .target(
             name: "RedisTestSupport",
             dependencies: ["Redis"],

@@ -167,3 +167,9 @@ private func makeTimeval(_ duration: Duration) -> timeval {
     let (seconds, attoseconds) = duration.components
     return timeval(tv_sec: Int(seconds), tv_usec: .init(attoseconds / 1_000_000_000_000))
 }
+
+/// Facts about the C client underneath.
+public enum Hiredis {
+    /// The hiredis version this client was built against (Debian's `libhiredis-dev`), such as `0.14.1`.
+    public static let version = "\(HIREDIS_MAJOR).\(HIREDIS_MINOR).\(HIREDIS_PATCH)"
+}

@@ -11,23 +11,61 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// Options every command takes; each falls back to its environment variable.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Redis URL: redis://[[user]:password@]host[:port][/db], unix:///path.sock[?db=N] or redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master-name. Env OPSCORE_REDIS_URL.", valueName: "URL"))
+    @Option(name: .long, help: Self.help(Self.redisURLHelp))
     var redisURL: String?
 
-    @Option(name: .long, help: ArgumentHelp("Key namespace. Env OPSCORE_NAMESPACE. Default opscore.", valueName: "NS"))
+    @Option(name: .long, help: Self.help(Self.namespaceHelp))
     var namespace: String?
 
-    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error, critical. Env OPSCORE_LOG_LEVEL. Default info.", valueName: "LEVEL"))
+    @Option(name: .long, help: Self.help(Self.logLevelHelp))
     var logLevel: String?
 
-    @Option(name: .long, help: ArgumentHelp("json or text. Default: text on a terminal, json otherwise.", valueName: "FORMAT"))
+    @Option(name: .long, help: Self.help(Self.formatHelp))
     var format: OutputFormat?
 
-    @Option(name: .long, help: ArgumentHelp("Writer name in events (`origin`). Env OPSCORE_ORIGIN. Default: the host name.", valueName: "NAME"))
+    @Option(name: .long, help: Self.help(Self.originHelp))
     var origin: String?
 
-    @Option(name: .customLong("wait-replicas"), help: ArgumentHelp("Replicas that must confirm every write (WAIT); fewer exit 75. Env OPSCORE_WAIT_REPLICAS. Default 0.", valueName: "N"))
+    @Option(name: .customLong("wait-replicas"), help: Self.help(Self.waitReplicasHelp))
     var waitReplicas: Int?
+
+    /// One global option's flag, value name and help text.
+    typealias OptionHelp = (flag: String, value: String, text: String)
+
+    static let redisURLHelp: OptionHelp = ("--redis-url", "URL", "Redis URL: redis://[[user]:password@]host[:port][/db], unix:///path.sock[?db=N] or redis-sentinel://[[user]:password@]host[:port][,...][/db]#master (Sentinel). Env OPSCORE_REDIS_URL.")
+    static let namespaceHelp: OptionHelp = ("--namespace", "NS", "Key namespace. Env OPSCORE_NAMESPACE. Default opscore.")
+    static let logLevelHelp: OptionHelp = ("--log-level", "LEVEL", "trace, debug, info, notice, warning, error, critical. Env OPSCORE_LOG_LEVEL. Default info.")
+    static let formatHelp: OptionHelp = ("--format", "FORMAT", "json or text. Default: text on a terminal, json otherwise.")
+    static let originHelp: OptionHelp = ("--origin", "NAME", "Writer name in events (`origin`). Env OPSCORE_ORIGIN. Default: the host name.")
+    static let waitReplicasHelp: OptionHelp = ("--wait-replicas", "N", "Replicas that must confirm every write (WAIT); fewer exit 75. Env OPSCORE_WAIT_REPLICAS. Default 0.")
+
+    private static func help(_ option: OptionHelp) -> ArgumentHelp {
+        ArgumentHelp(option.text, valueName: option.value)
+    }
+
+    /// The global options for the top-level help, where ArgumentParser lists none
+    /// (every command declares them; they may come before or after the command).
+    static var overview: String {
+        let options = [redisURLHelp, namespaceHelp, logLevelHelp, formatHelp, originHelp, waitReplicasHelp]
+        return "Global options (before or after the command):\n" + options.map { option in
+            "  \(option.flag) <\(option.value)>\n" + wrapped(option.text, width: 72, indent: "        ")
+        }.joined(separator: "\n")
+    }
+
+    /// `text` in lines of at most `width` characters (a longer word gets a line of its own), each indented.
+    private static func wrapped(_ text: String, width: Int, indent: String) -> String {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines.map { indent + $0 }.joined(separator: "\n")
+    }
 
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 

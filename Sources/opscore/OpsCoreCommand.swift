@@ -15,8 +15,11 @@ struct OpsCoreCommand: ParsableCommand {
             or input; 69 Redis unreachable or timed out; 75 committed but not confirmed by enough replicas \
             (--wait-replicas); 77 authentication or permission refused.
 
+            \(GlobalOptions.overview)
+
             Example: opscore agent register agent-1 && opscore session start --agent agent-1 --workflow build
             """,
+        version: OpsCoreVersion.text,
         subcommands: [InitCommand.self, MigrateCommand.self, AgentCommand.self, SessionCommand.self, WatchCommand.self, ConsumeCommand.self, WorkerCommand.self, BenchCommand.self]
     )
 
