@@ -20,7 +20,7 @@ struct OpsCoreCommand: ParsableCommand {
             Example: opscore agent register agent-1 && opscore session start --agent agent-1 --workflow build
             """,
         version: OpsCoreVersion.text,
-        subcommands: [InitCommand.self, MigrateCommand.self, AgentCommand.self, SessionCommand.self, WatchCommand.self, ConsumeCommand.self, WorkerCommand.self, BenchCommand.self]
+        subcommands: [InitCommand.self, MigrateCommand.self, DoctorCommand.self, AgentCommand.self, SessionCommand.self, WatchCommand.self, ConsumeCommand.self, WorkerCommand.self, BenchCommand.self]
     )
 
     /// `opscore [global options] COMMAND …`: global options written before the

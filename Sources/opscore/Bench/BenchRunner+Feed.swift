@@ -120,11 +120,4 @@ extension BenchRunner {
         return Double(try usedMemory() - before) / Double(count)
     }
 
-    private func usedMemory() throws -> Int {
-        let info = try pool.withConnection { try $0.send(RedisCommand("INFO", "memory")).text } ?? ""
-        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("used_memory:") {
-            return Int(line.dropFirst("used_memory:".count)) ?? 0
-        }
-        return 0
-    }
 }

@@ -6,9 +6,7 @@ import Redis
 extension BenchRunner {
     /// Replicas connected to the server the pool writes to (`connected_slaves`).
     func connectedReplicas() throws -> Int {
-        let info = try pool.withConnection { try $0.send(RedisCommand("INFO", "replication")).text } ?? ""
-        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("connected_slaves:") }
-        return line.flatMap { Int($0.dropFirst("connected_slaves:".count)) } ?? 0
+        try pool.withConnection { try RedisInfo($0, section: "replication") }.integer("connected_slaves") ?? 0
     }
 
     /// Updates at one connection with every write confirmed by `replicas` replicas

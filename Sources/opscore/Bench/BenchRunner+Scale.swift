@@ -46,11 +46,11 @@ extension BenchRunner {
         return (Double(after - before) / Double(count), encoding)
     }
 
-    private func usedMemory() throws -> Int {
-        let info = try pool.withConnection { try $0.send(RedisCommand("INFO", "memory")).text } ?? ""
-        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("used_memory:") {
-            return Int(line.dropFirst("used_memory:".count)) ?? 0
+    /// The server's `used_memory`.
+    func usedMemory() throws -> Int {
+        guard let bytes = try pool.withConnection({ try RedisInfo($0, section: "memory") }).integer("used_memory") else {
+            throw CommandFailure(message: "INFO memory has no used_memory", exitCode: 1)
         }
-        throw CommandFailure(message: "INFO memory has no used_memory", exitCode: 1)
+        return bytes
     }
 }

@@ -1,0 +1,170 @@
+"""`opscore doctor`: one line per check, `ok`/`warn`/`fail`, exit 1 when any
+check fails. Each broken state is built on a real server with redis-py (the
+way another tool or an accident would leave it), then diagnosed."""
+
+import time
+
+from support.layout import PARTITIONS, agents_key, by_update_key, event_stream_key, session_key
+
+
+def doctor(harness, url, *extra):
+    """Runs doctor; returns (exit code, {check: (status, detail)}, the raw lines)."""
+    result = harness.opscore(url, "doctor", *extra)
+    lines = result.json_lines()
+    assert all(set(line) == {"check", "status", "detail"} for line in lines), result.text
+    assert all(line["status"] in ("ok", "warn", "fail") for line in lines), result.text
+    by_name = {}
+    for line in lines:
+        by_name.setdefault(line["check"], []).append((line["status"], line["detail"]))
+    return result.rc, by_name, lines
+
+
+def healthy_namespace(harness, url):
+    """An agent, two sessions and an update: what a working deployment holds."""
+    assert harness.opscore(url, "agent", "register", "doc-agent").rc == 0
+    ids = harness.start_sessions(url, "doc-agent", 2)
+    assert harness.opscore(url, "session", "update", ids[0], "--metadata", '{"a":1}').rc == 0
+    return ids
+
+
+def test_a_healthy_deployment_passes_every_check_and_exits_0(harness):
+    server = harness.start_redis("--appendonly", "yes", "--appendfsync", "always")
+    url = server.url
+    healthy_namespace(harness, url)
+    rc, checks, lines = doctor(harness, url)
+    assert rc == 0, lines
+    for name in ("redis", "topology", "maxmemory_policy", "persistence", "layout", "agents", "indexes", "streams", "permissions"):
+        assert checks[name][0][0] == "ok", (name, checks[name])
+    assert "Redis 7" in checks["redis"][0][1]
+    assert "appendfsync always" in checks["persistence"][0][1]
+    assert "1 agent registered in all 16 partitions" in checks["agents"][0][1]
+    assert "3 events in 16 streams" in checks["streams"][0][1]
+
+
+def test_an_evicting_memory_policy_fails_and_says_to_use_noeviction(harness):
+    server = harness.start_redis("--maxmemory-policy", "allkeys-lru")
+    rc, checks, _ = doctor(harness, server.url)
+    assert rc == 1
+    status, detail = checks["maxmemory_policy"][0]
+    assert status == "fail"
+    assert "allkeys-lru" in detail and "noeviction" in detail
+
+
+def test_persistence_off_warns_what_an_acknowledged_write_then_means_and_exits_0(harness):
+    server = harness.start_redis()   # the harness runs redis with --save '' --appendonly no
+    rc, checks, _ = doctor(harness, server.url)
+    assert rc == 0
+    status, detail = checks["persistence"][0]
+    assert status == "warn"
+    assert "lost when Redis restarts" in detail
+
+
+def test_an_agent_in_only_some_partitions_fails_naming_it(harness):
+    server = harness.start_redis()
+    url = server.url
+    healthy_namespace(harness, url)
+    client = server.client()
+    for label in PARTITIONS[:5]:
+        client.sadd(agents_key("opscore", label), "half-agent")
+    rc, checks, _ = doctor(harness, url)
+    assert rc == 1
+    status, detail = checks["agents"][0]
+    assert status == "fail"
+    assert "half-agent" in detail and "agent register" in detail
+
+
+def test_an_index_entry_without_a_session_warns_and_names_it(harness):
+    server = harness.start_redis()
+    url = server.url
+    ids = healthy_namespace(harness, url)
+    client = server.client()
+    client.delete(session_key("opscore", ids[1]))   # the hash gone, its index entry left
+    rc, checks, _ = doctor(harness, url)
+    assert rc == 0
+    status, detail = checks["indexes"][0]
+    assert status == "warn"
+    assert "1 without a session" in detail and ids[1] in detail
+
+
+def test_a_live_session_missing_from_the_by_update_index_warns(harness):
+    server = harness.start_redis()
+    url = server.url
+    ids = healthy_namespace(harness, url)
+    client = server.client()
+    client.zrem(by_update_key("opscore", ids[0][0]), ids[0])
+    rc, checks, _ = doctor(harness, url)
+    assert rc == 0
+    status, detail = checks["indexes"][0]
+    assert status == "warn"
+    assert "1 of them missing from the by-update index" in detail and ids[0] in detail
+
+
+def test_a_stuck_consumer_group_warns_with_its_pending_count_and_age(harness):
+    server = harness.start_redis()
+    url = server.url
+    ids = healthy_namespace(harness, url)
+    client = server.client()
+    stream = event_stream_key("opscore", ids[0][0])
+    client.xgroup_create(stream, "stuck-group", id="0")
+    delivered = client.xreadgroup("stuck-group", "gone-consumer", {stream: ">"})
+    assert delivered and delivered[0][1], "the group got nothing to hold"
+    time.sleep(1.2)
+    rc, checks, _ = doctor(harness, url)
+    assert rc == 0
+    (status, detail), = checks["consumer_group"]
+    assert status == "ok"                     # idle 1 s is not stuck yet
+    assert "stuck-group" in detail and f"{len(delivered[0][1])} pending" in detail
+    # Age the pending entries past doctor's 60 s threshold by claiming them back in time:
+    # XCLAIM … IDLE sets the idle time as if the delivery were older.
+    entry_ids = [entry_id for entry_id, _ in delivered[0][1]]
+    client.xclaim(stream, "stuck-group", "gone-consumer", 0, entry_ids, idle=120_000)
+    rc, checks, _ = doctor(harness, url)
+    assert rc == 0
+    (status, detail), = checks["consumer_group"]
+    assert status == "warn"
+    assert "oldest idle 1" in detail and "--claim-after" in detail
+
+
+def test_layout_1_keys_without_meta_fail_and_name_migrate(harness):
+    server = harness.start_redis()
+    client = server.client()
+    client.sadd("opscore:agents", "old-agent")
+    rc, checks, _ = doctor(harness, server.url)
+    assert rc == 1
+    status, detail = checks["layout"][0]
+    assert status == "fail" and "opscore migrate" in detail
+
+
+def test_a_user_without_dryrun_gets_a_could_not_check_line_and_one_lacking_a_family_is_told_which(harness):
+    server = harness.start_redis()
+    admin = server.client()
+    healthy_namespace(harness, server.url)
+    base = ["on", ">pw", "~opscore:*", "&opscore:*", "-@all", "+ping", "+time", "+info", "+config|get", "+watch", "+multi",
+            "+exec", "+discard", "+hgetall", "+hset", "+hsetnx", "+hget", "+xadd", "+xread", "+xinfo", "+xlen", "+del",
+            "+exists", "+sismember", "+sadd", "+srem", "+smembers", "+zadd", "+zrem", "+zrange", "+zscore", "+zrevrange",
+            "+zrangebyscore", "+publish", "+scan"]
+    admin.execute_command("ACL", "SETUSER", "plain", *base)
+    url = server.url_for(user="plain", password="pw")
+    rc, checks, _ = doctor(harness, url)
+    status, detail = checks["permissions"][0]
+    assert status == "warn" and "could not check" in detail and "ACL DRYRUN" in detail
+    # Allowed to ask, but without the consumer-group commands: a warning naming them.
+    admin.execute_command("ACL", "SETUSER", "plain", "+acl|dryrun")
+    rc, checks, _ = doctor(harness, url)
+    status, detail = checks["permissions"][0]
+    assert status == "warn", detail
+    assert "consume: +xack +xautoclaim +xgroup +xpending +xreadgroup" in detail
+    assert "--wait-replicas: +wait" in detail
+    # Without +hset the sessions family is missing: a failure.
+    admin.execute_command("ACL", "SETUSER", "plain", "-hset")
+    rc, checks, _ = doctor(harness, url)
+    status, detail = checks["permissions"][0]
+    assert rc == 1 and status == "fail" and "sessions: +hset" in detail
+
+
+def test_an_unreachable_redis_is_one_failed_line(harness):
+    rc, checks, lines = doctor(harness, "redis://127.0.0.1:1/0?timeout=1&connect_timeout=0.5")
+    assert rc == 1
+    assert len(lines) == 1
+    status, detail = checks["redis"][0]
+    assert status == "fail" and "cannot reach Redis" in detail
