@@ -12,7 +12,7 @@ public struct AgentRegistry: Sendable {
     /// The keys of the namespace.
     public let keys: KeySpace
     /// Checks the namespace's layout before the first write.
-    private let store: SessionStore
+    let store: SessionStore
 
     /// Creates a registry.
     public init(pool: RedisConnectionPool, keys: KeySpace) {

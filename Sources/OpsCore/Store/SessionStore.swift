@@ -23,6 +23,8 @@ public final class SessionStore: Sendable {
     private let metaCheck = KeySpaceMetaCheck()
     /// Replicas that must confirm every write (`WAIT`); 0 for none.
     public let waitReplicas: Int
+    /// Threads for the `async` API, one per pooled connection; they start on first use.
+    public let executor: BlockingExecutor
 
     /// Creates a store.
     /// - Parameter waitReplicas: Replicas that must confirm every write: after each
@@ -33,6 +35,7 @@ public final class SessionStore: Sendable {
         self.keys = keys
         self.retry = retry
         self.waitReplicas = max(0, waitReplicas)
+        executor = BlockingExecutor(threads: pool.size, name: "opscore-io")
     }
 
     /// Transaction attempts and commits so far; `attempts - commits` were aborted or refused.
