@@ -26,6 +26,7 @@ extension SessionLifecycle {
         for partition in KeySpace.partitions where report.expired.count < limit {
             if !sweep(partition: partition, cutoff: cutoff, idle: idle, limit: limit, batchSize: batchSize, into: &report) { break }
         }
+        OpsCoreMetrics.recordExpired(report.expired.count)
         return report
     }
 

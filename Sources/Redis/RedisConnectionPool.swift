@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Synchronization
 
@@ -22,6 +23,8 @@ public final class RedisConnectionPool: @unchecked Sendable {
     private let condition = NSCondition()
     private var idle: [RedisConnection] = []
     private var existing = 0
+    /// Connections closed as broken or stale and not yet replaced (for `opscore_redis_reconnects_total`).
+    private var toReplace = 0
     private var isClosed = false
 
     private let roundTripCounter = Atomic<Int>(0)
@@ -91,6 +94,7 @@ public final class RedisConnectionPool: @unchecked Sendable {
                 if connection.isStale {
                     // The sentinels named another primary since it was made.
                     existing -= 1
+                    toReplace += 1
                     continue
                 }
                 condition.unlock()
@@ -98,7 +102,10 @@ public final class RedisConnectionPool: @unchecked Sendable {
             }
             if existing < size {
                 existing += 1
+                let replacing = toReplace > 0
+                if replacing { toReplace -= 1 }
                 condition.unlock()
+                if replacing { Counter(label: "opscore_redis_reconnects_total").increment() }
                 do {
                     return (try RedisConnection(configuration: configuration), false)
                 } catch {
@@ -124,6 +131,7 @@ public final class RedisConnectionPool: @unchecked Sendable {
         condition.lock()
         if connection.isBroken || isClosed {
             existing -= 1
+            if !isClosed { toReplace += 1 }
         } else {
             idle.append(connection)
         }

@@ -64,3 +64,19 @@ extension RedisReply {
         return self
     }
 }
+
+extension RedisReply {
+    /// A flat `[name, value, name, value, …]` array reply (`HGETALL`, `XINFO`,
+    /// `SENTINEL MASTER`) as a dictionary by name; `nil` when the reply is no array.
+    /// Elements whose name is not text are skipped; a later duplicate name wins.
+    public var fieldMap: [String: RedisReply]? {
+        guard let items = array else { return nil }
+        var fields: [String: RedisReply] = [:]
+        var index = 0
+        while index + 1 < items.count {
+            if let name = items[index].text { fields[name] = items[index + 1] }
+            index += 2
+        }
+        return fields
+    }
+}

@@ -33,13 +33,13 @@ extension RedisSentinelLocator {
                     RedisCommand("SENTINEL", "REPLICAS", settings.masterName),
                     RedisCommand("SENTINEL", "CKQUORUM", settings.masterName),
                 ], readOnly: true)
-                let master = try Self.fields(replies[0].throwingServerError())
+                let master = try Self.textFields(replies[0].throwingServerError())
                 guard let host = master["ip"], let port = master["port"].flatMap({ Int($0) }) else {
                     throw RedisError(.unexpectedReply, "SENTINEL MASTER lacks ip or port")
                 }
                 var replicas: [(endpoint: RedisConfiguration.Endpoint, flags: String)] = []
                 for reply in try replies[1].throwingServerError().array ?? [] {
-                    let fields = try Self.fields(reply)
+                    let fields = try Self.textFields(reply)
                     guard let host = fields["ip"], let port = fields["port"].flatMap({ Int($0) }) else { continue }
                     replicas.append((.tcp(host: host, port: port), fields["flags"] ?? ""))
                 }
@@ -58,15 +58,9 @@ extension RedisSentinelLocator {
         throw lastError
     }
 
-    /// A flat `[name, value, …]` array reply as a dictionary.
-    private static func fields(_ reply: RedisReply) throws(RedisError) -> [String: String] {
-        guard let items = reply.array else { throw RedisError(.unexpectedReply, "a sentinel answered with no field list") }
-        var fields: [String: String] = [:]
-        var index = 0
-        while index + 1 < items.count {
-            if let name = items[index].text, let value = items[index + 1].text { fields[name] = value }
-            index += 2
-        }
-        return fields
+    /// A flat field list with text values.
+    private static func textFields(_ reply: RedisReply) throws(RedisError) -> [String: String] {
+        guard let fields = reply.fieldMap else { throw RedisError(.unexpectedReply, "a sentinel answered with no field list") }
+        return fields.compactMapValues(\.text)
     }
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Synchronization
 
 /// Finds the current primary through Redis Sentinel and notices when it changes.
@@ -20,6 +21,8 @@ public final class RedisSentinelLocator: Sendable {
 
     private struct State {
         var primary: RedisConfiguration.Endpoint?
+        /// The last primary ever found, to count changes (`opscore_redis_failovers_total`).
+        var lastPrimary: RedisConfiguration.Endpoint?
         /// Sentinel indexes in asking order: the last one that answered first.
         var order: [Int] = []
         var isWatching = false
@@ -66,6 +69,8 @@ public final class RedisSentinelLocator: Sendable {
         let (found, answeredBy) = try ask()
         state.withLock { state in
             state.primary = found
+            Self.noteFailover(from: state.lastPrimary, to: found)
+            state.lastPrimary = found
             state.order.removeAll { $0 == answeredBy }
             state.order.insert(answeredBy, at: 0)
         }
@@ -99,8 +104,16 @@ public final class RedisSentinelLocator: Sendable {
         state.withLock { state in
             guard state.primary != endpoint else { return }
             state.primary = endpoint
+            Self.noteFailover(from: state.lastPrimary, to: endpoint)
+            state.lastPrimary = endpoint
             currentGeneration.add(1, ordering: .releasing)
         }
+    }
+
+    /// Counts a change of primary in `opscore_redis_failovers_total`.
+    private static func noteFailover(from old: RedisConfiguration.Endpoint?, to new: RedisConfiguration.Endpoint) {
+        guard let old, old != new else { return }
+        Counter(label: "opscore_redis_failovers_total").increment()
     }
 
     /// The configuration for talking to one sentinel.

@@ -27,8 +27,10 @@ struct ConsumeCommand: ParsableCommand {
     @Option(name: .customLong("claim-after"), help: "Seconds an event stays pending before it is delivered again.") var claimAfter: Double = 60
     @Option(name: .customLong("max-deliveries"), help: "Failed runs after which an event is dead-lettered.") var maxDeliveries: Int = 10
     @Option(name: .customLong("exec"), help: "The command to run per event (through /bin/sh -c).") var command: String
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at http://<host>:PORT/metrics.") var metricsPort: Int?
 
     func run() throws {
+        if let metricsPort { try MetricsEndpoint.start(port: metricsPort) }
         try ConsumerNames.checkName(group, flag: "--group")
         let consumerName = consumer ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         try ConsumerNames.checkName(consumerName, flag: "--consumer")

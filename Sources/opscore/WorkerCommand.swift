@@ -24,8 +24,10 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("expire-after"), help: "Expire active/paused sessions not updated for this many seconds.") var expireAfter: Double?
     @Option(name: .customLong("sweep-interval"), help: "Seconds between idle sweeps (default: a quarter of --expire-after, 0.1 to 5).") var sweepInterval: Double?
     @Option(name: .customLong("drain-timeout"), help: "After SIGINT/SIGTERM, seconds to finish requests already read.") var drainTimeout: Double = 10
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at http://<host>:PORT/metrics.") var metricsPort: Int?
 
     func run() throws {
+        if let metricsPort { try MetricsEndpoint.start(port: metricsPort) }
         guard (1...256).contains(concurrency) else { throw CommandFailure.usage("invalid --concurrency: use 1 to 256") }
         if let expireAfter, !(expireAfter > 0 && expireAfter < 31_536_000) {
             throw CommandFailure.usage("invalid --expire-after: a positive number of seconds")

@@ -51,7 +51,7 @@ extension DeploymentDoctor {
             // No stream yet: no group either.
             guard case .array(let entries) = reply else { continue }
             for entry in entries {
-                let fields = Self.fieldMap(entry)
+                let fields = (entry.fieldMap ?? [:])
                 guard let name = fields["name"]?.text else { continue }
                 var summary = groups[name] ?? GroupSummary(name: name)
                 summary.partitions += 1
@@ -75,7 +75,7 @@ extension DeploymentDoctor {
         let consumerReplies = try connection.pipeline(consumerQueries.map(\.command), readOnly: true)
         for (query, reply) in zip(consumerQueries, consumerReplies) {
             for consumer in reply.array ?? [] {
-                if let name = Self.fieldMap(consumer)["name"]?.text { groups[query.group]?.consumers.insert(name) }
+                if let name = (consumer.fieldMap ?? [:])["name"]?.text { groups[query.group]?.consumers.insert(name) }
             }
         }
         return groups.values.sorted { $0.name < $1.name }
@@ -96,17 +96,5 @@ extension DeploymentDoctor {
             return DoctorCheck("consumer_group", .warn, detail + "; the group is more than half the retained events behind: it loses events once trimming passes it; add consumers")
         }
         return DoctorCheck("consumer_group", .ok, detail)
-    }
-
-    /// A flat `[name, value, …]` reply as a dictionary of replies.
-    static func fieldMap(_ reply: RedisReply) -> [String: RedisReply] {
-        guard let items = reply.array else { return [:] }
-        var fields: [String: RedisReply] = [:]
-        var index = 0
-        while index + 1 < items.count {
-            if let name = items[index].text { fields[name] = items[index + 1] }
-            index += 2
-        }
-        return fields
     }
 }

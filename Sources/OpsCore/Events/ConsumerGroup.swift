@@ -159,6 +159,20 @@ public final class ConsumerGroup {
         return nil
     }
 
+    /// Entries of the 16 streams not yet delivered to the group (`XINFO GROUPS`'
+    /// `lag`, summed); `nil` when Redis cannot tell (a stream whose trimming hides it).
+    /// - Throws: ``OpsCoreError`` `redis`.
+    public func lag() throws(OpsCoreError) -> Int? {
+        var total = 0
+        for reply in try send(KeySpace.partitions.map { RedisCommand("XINFO", "GROUPS", keys.eventStream($0)) }) {
+            guard case .array(let groups) = reply else { continue }  // no stream yet
+            guard let mine = groups.lazy.compactMap(\.fieldMap).first(where: { $0["name"]?.text == group }) else { continue }
+            guard let lag = mine["lag"]?.integer else { return nil }
+            total += Int(lag)
+        }
+        return total
+    }
+
     /// Sends commands on this consumer's connection, reconnecting once it broke.
     private func send(_ commands: [RedisCommand]) throws(OpsCoreError) -> [RedisReply] {
         try withConnection { try $0.pipeline(commands) }

@@ -63,6 +63,7 @@ public final class EventConsumer: Sendable {
                 logger.warning(#"{"type":"feed.gap","partition":"\#(KeySpace.partitionLabels[partition])","first_kept":"\#(firstKept)"}"#)
             }
             var lastClaim = ContinuousClock.now
+            var lastLag = ContinuousClock.now - .seconds(2)
             var failures = 0
             while !stopping.load(ordering: .relaxed) {
                 do throws(OpsCoreError) {
@@ -75,6 +76,10 @@ public final class EventConsumer: Sendable {
                     }
                     if failures > 0 { logger.notice("Redis is reachable again") }
                     failures = 0
+                    if ContinuousClock.now - lastLag >= .seconds(2) {
+                        lastLag = .now
+                        if let lag = try group.lag() { OpsCoreMetrics.recordLag(group: group.group, lag: lag) }
+                    }
                     for entry in entries {
                         if try handle(entry, group: group) { handled += 1 }
                         if stopping.load(ordering: .relaxed) { break }
@@ -99,11 +104,14 @@ public final class EventConsumer: Sendable {
         let status = handler(entry)
         if status == 0 {
             try group.acknowledge([entry])
+            OpsCoreMetrics.recordConsumed(group: group.group, succeeded: true, deadLettered: false)
             return true
         }
         let deliveries = try group.deliveries(of: entry)
-        if deliveries >= settings.maxDeliveries {
-            try group.deadLetter(entry, deliveries: deliveries, exitStatus: status)
+        let isLast = deliveries >= settings.maxDeliveries
+        if isLast { try group.deadLetter(entry, deliveries: deliveries, exitStatus: status) }
+        OpsCoreMetrics.recordConsumed(group: group.group, succeeded: false, deadLettered: isLast)
+        if isLast {
             logger.warning("handler failed \(deliveries) times; event moved to the dead-letter stream",
                            metadata: ["stream_id": "\(entry.streamID)", "exit_status": "\(status)"])
         } else {

@@ -51,13 +51,7 @@ enum StreamReplies {
 
     /// An `XINFO STREAM` reply (a flat list of names and values); `nil` for anything else.
     static func info(_ reply: RedisReply) -> StreamInfo? {
-        guard let pairs = reply.array else { return nil }
-        var fields: [String: RedisReply] = [:]
-        var index = 0
-        while index + 1 < pairs.count {
-            if let name = pairs[index].text { fields[name] = pairs[index + 1] }
-            index += 2
-        }
+        guard let fields = reply.fieldMap else { return nil }
         guard let length = fields["length"]?.integer else { return nil }
         let recorded = fields["recorded-first-entry-id"]?.text.flatMap(StreamID.init)
         let first = fields["first-entry"].flatMap(entry)?.id

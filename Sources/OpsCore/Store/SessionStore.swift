@@ -239,12 +239,16 @@ public final class SessionStore: Sendable {
                 return outcome
             }
             commitCounter.add(1, ordering: .relaxed)
+            OpsCoreMetrics.recordWatchAborts(outcome.attempts - 1)
             if wrote && writesMeta { noteCommittedWrite() }
             if let replication { throw replication }
             return outcome.value
         } catch let error as RedisError where error.kind == .transactionConflict {
+            OpsCoreMetrics.recordWatchAborts(retry.maxAttempts)
+            OpsCoreMetrics.recordConflict()
             throw .conflict(attempts: retry.maxAttempts)
         } catch {
+            if let redisError = error as? RedisError, redisError.kind == .outcomeUnknown { OpsCoreMetrics.recordUnknownOutcome() }
             throw OpsCoreError(mapping: error)
         }
     }

@@ -13,6 +13,18 @@ public struct WorkerRequest: Sendable, Hashable {
         case get(SessionID)
         case delete(SessionID)
         case registerAgent([String])
+
+        /// The request's `op` as written: `start`, `update`, `end`, `get`, `delete`, `register_agent`.
+        public var name: String {
+            switch self {
+            case .start: "start"
+            case .update: "update"
+            case .end: "end"
+            case .get: "get"
+            case .delete: "delete"
+            case .registerAgent: "register_agent"
+            }
+        }
     }
 
     /// The request's `id`, echoed in the reply; `.null` when absent.

@@ -21,13 +21,25 @@ public struct WorkerRequestHandler: Sendable {
     }
 
     /// Handles one request line and returns its reply line.
+    /// Records `opscore_requests_total` and `opscore_request_duration_seconds`.
     public func reply(to line: some Collection<UInt8>) -> Outcome {
+        let started = ContinuousClock.now
+        let (operation, outcome) = handle(line)
+        OpsCoreMetrics.request(operation: operation, outcome: outcome.errorCode ?? "ok", duration: .now - started)
+        return outcome
+    }
+
+    private func handle(_ line: some Collection<UInt8>) -> (operation: String, outcome: Outcome) {
         let request: WorkerRequest
         do {
             request = try WorkerRequest(line: line)
         } catch {
-            return Self.failure(id: error.id, code: error.code, message: error.message)
+            return ("invalid", Self.failure(id: error.id, code: error.code, message: error.message))
         }
+        return (request.operation.name, respond(to: request))
+    }
+
+    private func respond(to request: WorkerRequest) -> Outcome {
         do {
             switch request.operation {
             case .start(let agentID, let workflowID, let metadata, let sessionID):
