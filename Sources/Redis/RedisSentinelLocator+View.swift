@@ -2,7 +2,7 @@
 public struct RedisSentinelView: Sendable {
     /// The sentinel that answered.
     public var sentinel: RedisConfiguration.Endpoint
-    /// Sentinels configured that did not answer.
+    /// Sentinels configured that did not answer (every one is tried).
     public var unreachableSentinels: [RedisConfiguration.Endpoint]
     /// The primary's address.
     public var primary: RedisConfiguration.Endpoint
@@ -45,6 +45,11 @@ extension RedisSentinelLocator {
                 }
                 var quorumProblem: String?
                 if case .error(let refusal) = replies[2] { quorumProblem = refusal.description }
+                // The sentinels not asked yet: do they answer at all?
+                for other in settings.sentinels where other != sentinel && !unreachable.contains(other) {
+                    let answered = try? RedisConnection(configuration: sentinelConfiguration(other)).send(RedisCommand("PING"))
+                    if answered == nil { unreachable.append(other) }
+                }
                 return RedisSentinelView(
                     sentinel: sentinel, unreachableSentinels: unreachable, primary: .tcp(host: host, port: port),
                     primaryFlags: master["flags"] ?? "", replicas: replicas,

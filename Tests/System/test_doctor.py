@@ -168,3 +168,35 @@ def test_an_unreachable_redis_is_one_failed_line(harness):
     assert len(lines) == 1
     status, detail = checks["redis"][0]
     assert status == "fail" and "cannot reach Redis" in detail
+
+
+def test_under_sentinel_doctor_reports_the_sentinels_view_and_fails_without_a_quorum(harness):
+    from support.sentinel import SentinelDeployment
+
+    deployment = SentinelDeployment(harness, name="doctor")
+    url = deployment.url()
+    healthy_namespace(harness, url)
+    rc, checks, lines = doctor(harness, url)
+    assert rc == 0, lines
+    status, detail = checks["topology"][0]
+    primary = deployment.current_primary()
+    assert status == "ok"
+    assert f"primary 127.0.0.1:{primary.port}" in detail
+    assert all(f"127.0.0.1:{replica.port}" in detail for replica in deployment.replicas)
+    assert "3 sentinels known, quorum 2" in detail
+    assert checks["redis"][0][1].startswith(f"Redis 7") and "2 replicas connected" in checks["redis"][0][1]
+    # Two of three sentinels gone: the one left cannot authorize a failover.
+    for sentinel in deployment.sentinels[1:]:
+        sentinel.shut_down()
+    rc, checks, lines = doctor(harness, url)
+    status, detail = checks["topology"][0]
+    assert status in ("warn", "fail") and "unreachable" in detail, detail
+    # Once the last sentinel has marked the others down, CKQUORUM says no failover is possible.
+    deadline = time.monotonic() + 15
+    while rc != 1 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        rc, checks, lines = doctor(harness, url)
+    assert rc == 1, lines
+    status, detail = checks["topology"][0]
+    assert status == "fail"
+    assert "no failover possible" in detail and "unreachable" in detail

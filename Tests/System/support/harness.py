@@ -4,14 +4,14 @@ import itertools
 
 from .child_processes import ChildProcesses
 from .cli import run_opscore
-from .redis_server import RedisServer
+from .redis_server import RedisServer, SentinelServer
 from .watcher import OpsCoreWatcher
 from .worker import OpsCoreWorker
 
 
 class Harness:
-    """Starts redis-servers, workers and watchers in `directory` for one test or
-    module and runs the CLI; close() stops every process it started."""
+    """Starts redis-servers, sentinels, workers and watchers in `directory` for
+    one test or module and runs the CLI; close() stops every process it started."""
 
     def __init__(self, binary, directory):
         self.binary = binary
@@ -31,6 +31,16 @@ class Harness:
         self.servers.append(server)
         server.start()
         return server
+
+    def start_sentinel(self, config_lines, name="sentinel"):
+        """A started SentinelServer whose config file holds `config_lines`
+        (e.g. `sentinel monitor …`); stopped like the redis-servers."""
+        directory = self._path(name)
+        directory.mkdir(parents=True)
+        sentinel = SentinelServer(self.children, directory, config_lines)
+        self.servers.append(sentinel)
+        sentinel.start()
+        return sentinel
 
     def start_worker(self, url, name="worker", **options):
         """An OpsCoreWorker; options: concurrency, namespace, extra_args, read_replies."""

@@ -1,4 +1,9 @@
-"""What is stored in Redis, read with redis-py, for "nothing changed" checks."""
+"""What is stored in Redis, read with redis-py: snapshots for "nothing changed"
+checks, and the retained events."""
+
+import json
+
+from .layout import event_stream_key, partition
 
 
 def scan_keys(client):
@@ -29,3 +34,11 @@ def snapshot(client):
 def changed_keys(before, after):
     """Keys added, removed or changed between two snapshots."""
     return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+
+
+def stream_events(client, namespace, session_ids):
+    """The retained events of these sessions' partitions, oldest first per
+    partition: {label: [(stream id, event), …]}."""
+    return {label: [(entry_id.decode(), json.loads(fields[b"event"]))
+                    for entry_id, fields in client.xrange(event_stream_key(namespace, label))]
+            for label in sorted({partition(sid) for sid in session_ids})}

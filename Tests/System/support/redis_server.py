@@ -114,3 +114,27 @@ class RedisServer:
                 pass
         self._clients.clear()
         self._kill_and_wait()
+
+
+class SentinelServer(RedisServer):
+    """`redis-server <config> --sentinel` on a random free port in `directory`.
+    Sentinel rewrites its config file with what it learns (replicas, other
+    sentinels, the current primary), so each sentinel has its own file, written
+    once from `config_lines` and kept across restarts."""
+
+    def __init__(self, children, directory, config_lines):
+        super().__init__(children, directory)
+        self.config_path = directory / "sentinel.conf"
+        self.config_path.write_text("".join(f"{line}\n" for line in config_lines))
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def argv(self):
+        return ["redis-server", self.config_path, "--sentinel", "--port", self.port, "--bind", "127.0.0.1",
+                "--dir", self.directory, "--daemonize", "no", "--logfile", self.directory / "sentinel.log",
+                *self.extra_args]
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
