@@ -26,10 +26,15 @@ build() {
         Sources/OpsCore/Model/SessionUpdate.swift Sources/OpsCore/Worker/WorkerRequest.swift \
         -o "$out/fuzz-request" 2>&1 | quiet ;;
     hash)
-      # The Redis client as its own module (the reply decoder uses hiredis's reader).
+      # swift-metrics' CoreMetrics (the Redis client counts reconnects and failovers),
+      # from the checkout `swift build` made, then the Redis client as its own module
+      # (the reply decoder uses hiredis's reader).
+      swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name CoreMetrics -package-name swift_metrics -emit-module \
+        -emit-module-path "$out/CoreMetrics.swiftmodule" -emit-library -static \
+        .build/checkouts/swift-metrics/Sources/CoreMetrics/*.swift -o "$out/libCoreMetrics.a" 2>&1 | quiet
       swiftc "${flags[@]}" -module-name Redis -emit-module -emit-module-path "$out/Redis.swiftmodule" \
-        -emit-library -static -I Sources/CHiredis Sources/Redis/*.swift -o "$out/libRedis.a" 2>&1 | quiet
-      swiftc "${flags[@]}" -module-name OpsCore -I "$out" -I Sources/CHiredis -L "$out" -lRedis -lhiredis \
+        -emit-library -static -I "$out" -I Sources/CHiredis Sources/Redis/*.swift -o "$out/libRedis.a" 2>&1 | quiet
+      swiftc "${flags[@]}" -module-name OpsCore -I "$out" -I Sources/CHiredis -L "$out" -lRedis -lCoreMetrics -lhiredis -lswiftSynchronization \
         Fuzz/FuzzSessionHash.swift "${json[@]}" "${model[@]}" Sources/OpsCore/Store/SessionHash.swift \
         Sources/OpsCore/OpsCoreError.swift -o "$out/fuzz-hash" 2>&1 | quiet ;;
   esac

@@ -19,12 +19,27 @@ def doctor(harness, url, *extra):
     return result.rc, by_name, lines
 
 
+def doctor_reports(harness, url, check, status, rc):
+    """Runs doctor; asserts that it exits RC and that CHECK's first line says STATUS; returns that line's detail."""
+    code, checks, _ = doctor(harness, url)
+    assert code == rc
+    got, detail = checks[check][0]
+    assert got == status
+    return detail
+
+
 def healthy_namespace(harness, url):
     """An agent, two sessions and an update: what a working deployment holds."""
     assert harness.opscore(url, "agent", "register", "doc-agent").rc == 0
     ids = harness.start_sessions(url, "doc-agent", 2)
     assert harness.opscore(url, "session", "update", ids[0], "--metadata", '{"a":1}').rc == 0
     return ids
+
+
+def healthy_server(harness):
+    """A redis-server holding a healthy namespace, for a test to break: (url, session ids, redis-py client)."""
+    server = harness.start_redis()
+    return server.url, healthy_namespace(harness, server.url), server.client()
 
 
 def test_a_healthy_deployment_passes_every_check_and_exits_0(harness):
@@ -43,67 +58,40 @@ def test_a_healthy_deployment_passes_every_check_and_exits_0(harness):
 
 def test_an_evicting_memory_policy_fails_and_says_to_use_noeviction(harness):
     server = harness.start_redis("--maxmemory-policy", "allkeys-lru")
-    rc, checks, _ = doctor(harness, server.url)
-    assert rc == 1
-    status, detail = checks["maxmemory_policy"][0]
-    assert status == "fail"
+    detail = doctor_reports(harness, server.url, "maxmemory_policy", "fail", rc=1)
     assert "allkeys-lru" in detail and "noeviction" in detail
 
 
 def test_persistence_off_warns_what_an_acknowledged_write_then_means_and_exits_0(harness):
     server = harness.start_redis()   # the harness runs redis with --save '' --appendonly no
-    rc, checks, _ = doctor(harness, server.url)
-    assert rc == 0
-    status, detail = checks["persistence"][0]
-    assert status == "warn"
+    detail = doctor_reports(harness, server.url, "persistence", "warn", rc=0)
     assert "lost when Redis restarts" in detail
 
 
 def test_an_agent_in_only_some_partitions_fails_naming_it(harness):
-    server = harness.start_redis()
-    url = server.url
-    healthy_namespace(harness, url)
-    client = server.client()
+    url, _, client = healthy_server(harness)
     for label in PARTITIONS[:5]:
         client.sadd(agents_key("opscore", label), "half-agent")
-    rc, checks, _ = doctor(harness, url)
-    assert rc == 1
-    status, detail = checks["agents"][0]
-    assert status == "fail"
+    detail = doctor_reports(harness, url, "agents", "fail", rc=1)
     assert "half-agent" in detail and "agent register" in detail
 
 
 def test_an_index_entry_without_a_session_warns_and_names_it(harness):
-    server = harness.start_redis()
-    url = server.url
-    ids = healthy_namespace(harness, url)
-    client = server.client()
+    url, ids, client = healthy_server(harness)
     client.delete(session_key("opscore", ids[1]))   # the hash gone, its index entry left
-    rc, checks, _ = doctor(harness, url)
-    assert rc == 0
-    status, detail = checks["indexes"][0]
-    assert status == "warn"
+    detail = doctor_reports(harness, url, "indexes", "warn", rc=0)
     assert "1 without a session" in detail and ids[1] in detail
 
 
 def test_a_live_session_missing_from_the_by_update_index_warns(harness):
-    server = harness.start_redis()
-    url = server.url
-    ids = healthy_namespace(harness, url)
-    client = server.client()
+    url, ids, client = healthy_server(harness)
     client.zrem(by_update_key("opscore", ids[0][0]), ids[0])
-    rc, checks, _ = doctor(harness, url)
-    assert rc == 0
-    status, detail = checks["indexes"][0]
-    assert status == "warn"
+    detail = doctor_reports(harness, url, "indexes", "warn", rc=0)
     assert "1 of them missing from the by-update index" in detail and ids[0] in detail
 
 
 def test_a_stuck_consumer_group_warns_with_its_pending_count_and_age(harness):
-    server = harness.start_redis()
-    url = server.url
-    ids = healthy_namespace(harness, url)
-    client = server.client()
+    url, ids, client = healthy_server(harness)
     stream = event_stream_key("opscore", ids[0][0])
     client.xgroup_create(stream, "stuck-group", id="0")
     delivered = client.xreadgroup("stuck-group", "gone-consumer", {stream: ">"})

@@ -72,11 +72,8 @@ def analysis(outcome):
 
 
 def judge(figures, name, verdict, outcome):
-    """Records a check's figures, then fails the test with its problems, steps and logs."""
-    figures.record(f"multihost {name}", **verdict.figures)
-    for label, per_session in verdict.details.items():
-        figures.record(f"multihost {name} {label}", **per_session)
-    assert not verdict.problems, f"{verdict.explain()}\n{outcome.tail()}"
+    """Records a check's figures as "multihost NAME", then fails the test with its problems, steps and logs."""
+    checks.judge(figures, f"multihost {name}", verdict, outcome)
 
 
 def test_host_2_alone_is_cut_off_and_recovers_after_the_partition(analysis, outcome, figures):
@@ -121,10 +118,4 @@ def test_no_process_hangs_at_end_of_input_or_on_sigterm(outcome, figures):
 
 def test_cleanup_leaves_no_namespace_link_or_process_behind(lab, outcome, figures):
     """Runs last: closes the lab early (the fixture's own close is then a no-op)."""
-    processes, made = list(lab.processes), list(lab.created_namespaces)
-    lab.close()
-    problems = [f"left behind: {name}" for name in lab.leftovers()]
-    problems += [f"process {p.pid} ({' '.join(p.args[4:6])}) still running" for p in processes if p.poll() is None]
-    verdict = checks.Verdict({"processes": len(processes), "namespaces": len(made),
-                              "leftovers": len(problems)}, problems)
-    judge(figures, "cleanup", verdict, outcome)
+    judge(figures, "cleanup", checks.lab_cleanup(lab), outcome)

@@ -27,9 +27,9 @@ import shutil
 
 import pytest
 
+from support import multihost_checks as checks
 from support import multihost_sentinel as scenario
 from support import netns
-from support.multihost_checks import Analysis, Verdict
 
 UNAVAILABLE = netns.unavailable_reason()  # not root, or no `ip netns`
 pytestmark = [
@@ -66,15 +66,12 @@ def outcome(lab, opscore_bin, settings, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def analysis(outcome):
-    return Analysis(outcome)
+    return checks.Analysis(outcome)
 
 
 def judge(figures, name, verdict, outcome):
-    """Records a check's figures, then fails the test with its problems, steps and logs."""
-    figures.record(f"multihost sentinel {name}", **verdict.figures)
-    for label, per_session in verdict.details.items():
-        figures.record(f"multihost sentinel {name} {label}", **per_session)
-    assert not verdict.problems, f"{verdict.explain()}\n{outcome.tail()}"
+    """Records a check's figures as "multihost sentinel NAME", then fails the test with its problems, steps and logs."""
+    checks.judge(figures, f"multihost sentinel {name}", verdict, outcome)
 
 
 def test_the_sentinels_promote_a_replica_when_the_primary_loses_its_link(analysis, outcome, figures):
@@ -115,9 +112,4 @@ def test_workers_exit_0_at_end_of_input(analysis, outcome, figures):
 
 def test_cleanup_leaves_no_namespace_link_or_process_behind(lab, outcome, figures):
     """Runs last: closes the lab early (the fixture's own close is then a no-op)."""
-    processes, made = list(lab.processes), list(lab.created_namespaces)
-    lab.close()
-    problems = [f"left behind: {name}" for name in lab.leftovers()]
-    problems += [f"process {p.pid} ({' '.join(p.args[4:6])}) still running" for p in processes if p.poll() is None]
-    verdict = Verdict({"processes": len(processes), "namespaces": len(made), "leftovers": len(problems)}, problems)
-    judge(figures, "cleanup", verdict, outcome)
+    judge(figures, "cleanup", checks.lab_cleanup(lab), outcome)

@@ -2,8 +2,9 @@
 
 Each returns a ``Verdict``: the run's figures for it (name -> number), the
 problems found (empty when the guarantee held) and, for some, figures per
-session.
+session; ``judge`` records it and fails the test on a problem.
 ``Analysis`` pairs the requests sent with the replies read once, for all.
+Also used by the multi-host Sentinel scenario (multihost_sentinel.py).
 """
 
 import collections
@@ -50,6 +51,25 @@ class Verdict:
         if len(self.problems) > MAX_LISTED:
             lines.append(f"… and {len(self.problems) - MAX_LISTED} more")
         return "\n".join(lines)
+
+
+def judge(figures, title, verdict, outcome):
+    """Records VERDICT's figures as TITLE (its details as "TITLE label"), then fails the
+    test with its problems and OUTCOME's steps and logs."""
+    figures.record(title, **verdict.figures)
+    for label, per_session in verdict.details.items():
+        figures.record(f"{title} {label}", **per_session)
+    assert not verdict.problems, f"{verdict.explain()}\n{outcome.tail()}"
+
+
+def lab_cleanup(lab):
+    """Closes LAB early (its own close is then a no-op) and judges what is left behind:
+    namespaces or links, and processes it started that still run."""
+    processes, made = list(lab.processes), list(lab.created_namespaces)
+    lab.close()
+    problems = [f"left behind: {name}" for name in lab.leftovers()]
+    problems += [f"process {p.pid} ({' '.join(p.args[4:6])}) still running" for p in processes if p.poll() is None]
+    return Verdict({"processes": len(processes), "namespaces": len(made), "leftovers": len(problems)}, problems)
 
 
 def parse_objects(lines, where):
@@ -152,6 +172,11 @@ class Analysis:
         error = reply.get("error")
         return error if isinstance(error, dict) else {}
 
+    def failures(self):
+        """(request id, error object) of every failed reply, duplicates included."""
+        return [(rid, self.error_of(reply)) for rid, replies in self.replies.items() for reply in replies
+                if reply.get("ok") is not True]
+
     def _outcome_unknown(self, reply):
         error = self.error_of(reply)
         return error.get("outcome") == "unknown" or bool(UNKNOWN_OUTCOME.search(str(error.get("message", ""))))
@@ -219,16 +244,12 @@ def failure_codes(an):
     """b: failures only ever say redis_unavailable, redis_timeout or conflict."""
     codes, by_host, problems = collections.Counter(), collections.Counter(), []
     # Every failed reply counts here, duplicates included (check a flags those).
-    for rid, rs in an.replies.items():
-        for reply in rs:
-            if reply.get("ok") is True:
-                continue
-            error = an.error_of(reply)
-            code = error.get("code")
-            codes[code] += 1
-            by_host[an.requests[rid]["host"]] += 1
-            if code not in ALLOWED_FAILURE_CODES:
-                problems.append(f"{rid}: error code {code!r}: {str(error.get('message', ''))[:120]}")
+    for rid, error in an.failures():
+        code = error.get("code")
+        codes[code] += 1
+        by_host[an.requests[rid]["host"]] += 1
+        if code not in ALLOWED_FAILURE_CODES:
+            problems.append(f"{rid}: error code {code!r}: {str(error.get('message', ''))[:120]}")
     figures = {str(code): n for code, n in sorted(codes.items(), key=lambda kv: str(kv[0]))}
     figures.update({f"failed_{h}": by_host.get(h, 0) for h in WORKER_HOSTS})
     figures["outcome_unknown"] = len(an.unknown_outcome)

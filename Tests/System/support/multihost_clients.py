@@ -1,7 +1,9 @@
-"""Clients the multi-host scenario talks through.
+"""Clients the multi-host scenarios talk through.
 
 ``OpsCoreHost`` runs the ``opscore`` binary inside one virtual host;
-``LineCollector`` reads a process's output as it comes, stamping each line;
+``start_paced_worker`` starts an ``opscore worker`` there and feeds it its
+requests at a steady pace, and ``await_exit`` sees it end; ``LineCollector``
+reads a process's output as it comes, stamping each line;
 the ``redis_*`` functions use redis-py as an independent client and are meant
 to be called inside a namespace with ``VirtualHost.call``.
 """
@@ -71,6 +73,50 @@ class OpsCoreHost:
     def popen(self, *args, as_json=False, **kwargs):
         """Starts a long-running command (watch, worker) on this host."""
         return self.host.popen(self.argv(*args, as_json=as_json), env=self.env, **kwargs)
+
+
+def start_paced_worker(opscore, record, err_path, concurrency, pace, origin, global_args=()):
+    """`opscore GLOBAL_ARGS worker --concurrency CONCURRENCY` through OPSCORE (an OpsCoreHost), its
+    stderr in ERR_PATH, and the thread feeding it RECORD's requests one line every PACE s; its
+    replies go to RECORD, stamped in seconds since ORIGIN. Returns (process, feeder thread)."""
+    with open(err_path, "wb") as err:
+        process = opscore.popen(*global_args, "worker", "--concurrency", str(concurrency),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+    record.started = time.monotonic()
+    record.replies = LineCollector(process.stdout, origin)
+    feeder = threading.Thread(target=feed_paced, args=(record, process, pace, origin),
+                              name=f"feed-{record.tag}", daemon=True)
+    feeder.start()
+    return process, feeder
+
+
+def feed_paced(record, process, pace, origin):
+    """Writes RECORD's requests one line every PACE s, noting in record.sent when (seconds since
+    ORIGIN), then closes the worker's stdin."""
+    begin = time.monotonic()
+    try:
+        for i, request in enumerate(record.requests):
+            time.sleep(max(0.0, begin + i * pace - time.monotonic()))
+            record.sent[request["id"]] = time.monotonic() - origin
+            process.stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+            process.stdin.flush()
+        process.stdin.close()
+    except (BrokenPipeError, ValueError):
+        record.feed_error = "worker closed its stdin early"
+
+
+def await_exit(record, process, limit, grace=0.0):
+    """Waits for the worker PROCESS to exit on its own within LIMIT (+ GRACE) s of RECORD's start, else
+    kills it; notes in RECORD how it ended. Returns what went wrong (it hung, or exited non-zero), else None."""
+    try:
+        record.exit_status = process.wait(max(1.0, record.started + limit + grace - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+        return f"worker {record.tag} hung: still running {limit:.0f} s after start, killed"
+    record.exit_after = time.monotonic() - record.started
+    record.replies.join(5)
+    return None if record.exit_status == 0 else f"worker {record.tag} exited {record.exit_status}"
 
 
 def redis_client(address, password, timeout=1.0):

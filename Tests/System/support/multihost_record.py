@@ -65,10 +65,11 @@ class Settings:
 
 @dataclasses.dataclass
 class WorkerRecord:
-    """One worker host: what it was sent, what it answered, how it ended."""
+    """One worker host: what it was sent and when, what it answered, how it ended."""
 
     tag: str
     requests: list
+    sent: dict = dataclasses.field(default_factory=dict)  # request id -> seconds since start
     replies: LineCollector = None
     started: float = 0.0
     exit_status: int = None

@@ -19,8 +19,8 @@ import subprocess
 import threading
 import time
 
-from .multihost_clients import (REDIS_PORT, LineCollector, OpsCoreHost, redis_event_feed, redis_group_pending,
-                                redis_ping, redis_session_hashes)
+from .multihost_clients import (REDIS_PORT, LineCollector, OpsCoreHost, await_exit, redis_event_feed,
+                                redis_group_pending, redis_ping, redis_session_hashes, start_paced_worker)
 from .multihost_record import (AGENT, CONSUME_GROUP, CONSUME_HOST, CONSUMED_FILE, CONTROL_HOST, CUT_HOST, HOST_OCTETS,
                                KEY_NAMESPACE, PARTITION_PHASE, REDIS_OCTET, WATCH_CUT_PHASE, WATCH_HOST, WITNESS_HOST,
                                WORKER_HOSTS, Outcome, WorkerRecord, decode_hash, request_stream)
@@ -136,28 +136,9 @@ class Scenario:
     def start_worker(self, tag):
         """One worker and the thread feeding it its paced request stream."""
         record = WorkerRecord(tag, request_stream(tag, self.outcome.sessions, self.settings.requests))
-        err = open(os.path.join(self.run_dir, f"{tag}.err"), "wb")
-        process = self.opscore(tag).popen("worker", "--concurrency", str(self.settings.concurrency),
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-        err.close()
-        record.started = time.monotonic()
-        record.replies = LineCollector(process.stdout, self.start)
-        feeder = threading.Thread(target=self.feed, args=(record, process), daemon=True)
-        feeder.start()
         self.outcome.workers[tag] = record
-        return process, feeder
-
-    def feed(self, record, process):
-        """Writes the requests one line every PACE s, then closes the worker's stdin."""
-        begin = time.monotonic()
-        try:
-            for i, request in enumerate(record.requests):
-                time.sleep(max(0.0, begin + i * self.settings.pace - time.monotonic()))
-                process.stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
-                process.stdin.flush()
-            process.stdin.close()
-        except (BrokenPipeError, ValueError):
-            record.feed_error = "worker closed its stdin early"
+        return start_paced_worker(self.opscore(tag), record, os.path.join(self.run_dir, f"{tag}.err"),
+                                  self.settings.concurrency, self.settings.pace, self.start)
 
     def since_start_ms(self):
         return round((time.monotonic() - self.start) * 1000)
@@ -228,18 +209,10 @@ class Scenario:
                     f"{WATCH_HOST} cut {cuts['watch_cut']} restored {cuts['watch_restored']}")
 
     def await_worker(self, record, process, limit):
-        """Waits for a worker to exit on its own within LIMIT s of its start; else kills it."""
-        try:
-            record.exit_status = process.wait(max(1.0, record.started + limit + 4 - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-            self.outcome.hung.append(f"worker {record.tag} hung: still running {limit}s after start, killed")
-            return
-        record.exit_after = time.monotonic() - record.started
-        record.replies.join(5)
-        if record.exit_status != 0:
-            self.outcome.hung.append(f"worker {record.tag} exited {record.exit_status}")
+        """Waits for a worker to exit on its own within LIMIT s of its start (and 4 s of grace); else kills it."""
+        problem = await_exit(record, process, limit, grace=4)
+        if problem:
+            self.outcome.hung.append(problem)
         else:
             self.report(f"worker {record.tag} exited 0 after {record.exit_after:.0f}s")
 

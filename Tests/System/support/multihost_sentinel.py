@@ -31,8 +31,9 @@ from redis.retry import Retry
 
 from .layout import PARTITIONS, event_stream_key, session_key
 from .multihost_checks import Verdict, short
-from .multihost_clients import LineCollector, OpsCoreHost, redis_event_feed, redis_session_hashes
-from .multihost_record import decode_hash, request_stream
+from .multihost_checks import replies as one_reply_each
+from .multihost_clients import OpsCoreHost, await_exit, redis_event_feed, redis_session_hashes, start_paced_worker
+from .multihost_record import WorkerRecord, decode_hash, request_stream
 
 # ---------------------------------------------------------------- layout
 SUBNET = "10.214.0"  # test_multihost.py uses 10.213.0
@@ -83,20 +84,6 @@ class Settings:
 
 
 @dataclasses.dataclass
-class WorkerRun:
-    """One worker host: what it was sent and when, what it answered, how it ended."""
-
-    tag: str
-    requests: list
-    sent: dict = dataclasses.field(default_factory=dict)  # request id -> seconds since start
-    replies: LineCollector = None
-    started: float = 0.0
-    exit_status: int = None
-    exit_after: float = None
-    feed_error: str = None
-
-
-@dataclasses.dataclass
 class Outcome:
     """Everything the checks need, recorded by one run of the scenario."""
 
@@ -104,7 +91,7 @@ class Outcome:
     run_dir: str
     addresses: dict = dataclasses.field(default_factory=dict)  # host tag -> IP
     sessions: list = dataclasses.field(default_factory=list)
-    workers: dict = dataclasses.field(default_factory=dict)  # tag -> WorkerRun
+    workers: dict = dataclasses.field(default_factory=dict)  # tag -> WorkerRecord
     # ms since the workers started: "cut", "restored", "first_switch" (a sentinel names another
     # primary), "all_switched" (all three name the same new one), "new_primary_replicated" (it has an
     # online replica), "old_primary_replica" (n1 replicates from the new primary, link up)
@@ -341,30 +328,11 @@ class Scenario:
     # ------------------------------------------------------------ the run
     def start_worker(self, tag):
         """`opscore --wait-replicas 1 worker` on host TAG and the thread feeding it its paced requests."""
-        record = WorkerRun(tag, request_stream(tag, self.outcome.sessions, self.settings.requests))
-        with open(os.path.join(self.run_dir, f"{tag}.err"), "wb") as err:
-            process = self.opscore(tag).popen("--wait-replicas", "1", "worker",
-                                              "--concurrency", str(self.settings.concurrency),
-                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-        record.started = time.monotonic()
-        record.replies = LineCollector(process.stdout, self.start)
-        feeder = threading.Thread(target=self.feed, args=(record, process), name=f"feed-{tag}", daemon=True)
-        feeder.start()
+        record = WorkerRecord(tag, request_stream(tag, self.outcome.sessions, self.settings.requests))
         self.outcome.workers[tag] = record
-        return process, feeder
-
-    def feed(self, record, process):
-        """Writes the requests one line every PACE s (noting when), then closes the worker's stdin."""
-        begin = time.monotonic()
-        try:
-            for i, request in enumerate(record.requests):
-                time.sleep(max(0.0, begin + i * self.settings.pace - time.monotonic()))
-                record.sent[request["id"]] = time.monotonic() - self.start
-                process.stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
-                process.stdin.flush()
-            process.stdin.close()
-        except (BrokenPipeError, ValueError):
-            record.feed_error = "worker closed its stdin early"
+        return start_paced_worker(self.opscore(tag), record, os.path.join(self.run_dir, f"{tag}.err"),
+                                  self.settings.concurrency, self.settings.pace, self.start,
+                                  global_args=("--wait-replicas", "1"))
 
     def cut_primary(self):
         """n1's link down at CUT_AT for CUT_FOR s, then up again; pings show it mattered."""
@@ -447,18 +415,11 @@ class Scenario:
 
     def await_worker(self, record, process, limit):
         """Waits for a worker to exit on its own within LIMIT s of its start; else kills it."""
-        try:
-            record.exit_status = process.wait(max(1.0, record.started + limit - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-            self.outcome.hung.append(f"worker {record.tag} hung: still running {limit:.0f} s after start, killed")
-            return
-        record.exit_after = time.monotonic() - record.started
-        record.replies.join(5)
-        if record.exit_status != 0:
-            self.outcome.hung.append(f"worker {record.tag} exited {record.exit_status}")
-        self.report(f"worker {record.tag} exited {record.exit_status} after {record.exit_after:.1f} s")
+        problem = await_exit(record, process, limit)
+        if problem:
+            self.outcome.hung.append(problem)
+        if record.exit_after is not None:  # it exited (it was not killed)
+            self.report(f"worker {record.tag} exited {record.exit_status} after {record.exit_after:.1f} s")
 
     def await_rejoin(self):
         """Waits (at most REJOIN_WITHIN s after n1's link came back) until n1 replicates from the new primary."""
@@ -568,33 +529,20 @@ def check_failover(an):
 
 
 def check_replies(an):
-    """Every request got exactly one reply, from the worker it was sent to."""
-    problems = list(an.reply_problems)
-    missing = [rid for rid in an.requests if rid not in an.replies]
-    duplicated = [rid for rid, replies in an.replies.items() if len(replies) > 1]
-    problems += [f"no reply for {rid}" for rid in missing[:10]]
-    if len(missing) > 10:
-        problems.append(f"… {len(missing)} requests without a reply in all")
-    problems += [f"{len(an.replies[rid])} replies for {rid}" for rid in duplicated[:10]]
-    problems += [f"feeding {tag}: {run.feed_error}" for tag, run in an.outcome.workers.items() if run.feed_error]
-    if not an.requests:
-        problems.append("no requests were sent")
-    return Verdict({"requests": len(an.requests), "replies": sum(len(r) for r in an.replies.values()),
-                    "ok": len(an.acked), "failed": len(an.failed), "missing": len(missing),
-                    "duplicated": len(duplicated)}, problems)
+    """Every request got exactly one reply, from the worker it was sent to, and every worker took all its input."""
+    verdict = one_reply_each(an)
+    verdict.problems += [f"feeding {tag}: {run.feed_error}"
+                         for tag, run in an.outcome.workers.items() if run.feed_error]
+    return verdict
 
 
 def check_failure_codes(an):
     """Failures only say redis_unavailable, redis_timeout, not_replicated or conflict."""
     codes, problems = collections.Counter(), []
-    for rid, replies in an.replies.items():
-        for reply in replies:
-            if reply.get("ok") is True:
-                continue
-            error = an.error_of(reply)
-            codes[str(error.get("code"))] += 1
-            if error.get("code") not in ALLOWED_FAILURE_CODES:
-                problems.append(f"{rid}: error code {error.get('code')!r}: {str(error.get('message', ''))[:160]}")
+    for rid, error in an.failures():  # duplicates included
+        codes[str(error.get("code"))] += 1
+        if error.get("code") not in ALLOWED_FAILURE_CODES:
+            problems.append(f"{rid}: error code {error.get('code')!r}: {str(error.get('message', ''))[:160]}")
     figures = dict(sorted(codes.items()))
     figures["outcome_unknown"] = len(an.unknown_outcome)
     return Verdict(figures, problems)
