@@ -87,12 +87,10 @@ public struct AgentRegistry: Sendable {
     /// One command per partition, pipelined; an error reply in any of them is thrown.
     /// Writes are then confirmed by the store's required replicas.
     private func everyPartition(writes: Bool = false, _ command: (Int) -> RedisCommand) throws(OpsCoreError) -> [RedisReply] {
-        let commands = KeySpace.partitions.map(command)
+        let commands = KeySpace.partitions.map(command).map { (key: $0.firstArgument ?? [], command: $0) }
         let store = store
-        let replies = try pool.withOpsConnection { connection in
-            let replies = try connection.pipeline(commands)
+        let replies = try pool.opsPipeline(routing: commands) { connection in
             if writes { try store.confirmReplicas(on: connection) }
-            return replies
         }
         for reply in replies {
             if case .error(let serverError) = reply { throw .redis(RedisError(serverError)) }

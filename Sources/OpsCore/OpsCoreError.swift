@@ -111,9 +111,21 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
 extension RedisConnectionPool {
     /// ``withConnection(_:)`` with its errors mapped to ``OpsCoreError``.
     @discardableResult
-    func withOpsConnection<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
+    func withOpsConnection<Result>(routingKeys keys: [[UInt8]] = [], _ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
         do {
-            return try withConnection(body)
+            return try keys.isEmpty ? withConnection(body) : withConnection(routingKeys: keys, body)
+        } catch {
+            throw OpsCoreError(mapping: error)
+        }
+    }
+
+    /// ``pipeline(routing:readOnly:after:)`` with its errors mapped to ``OpsCoreError``.
+    func opsPipeline(
+        routing commands: [(key: [UInt8], command: RedisCommand)], readOnly: Bool? = nil,
+        after: (RedisConnection) throws -> Void = { _ in }
+    ) throws(OpsCoreError) -> [RedisReply] {
+        do {
+            return try pipeline(routing: commands, readOnly: readOnly, after: after)
         } catch {
             throw OpsCoreError(mapping: error)
         }

@@ -97,6 +97,13 @@ public struct RedisCommand: Sendable, Hashable {
         return String(decoding: storage[start..<start + lengths[1]], as: UTF8.self)
     }
 
+    /// The first argument's bytes (the key, for most commands); `nil` when there is none.
+    public var firstArgument: [UInt8]? {
+        guard lengths.count > 1 else { return nil }
+        let start = lengths[0]
+        return Array(storage[start..<start + lengths[1]])
+    }
+
     /// The command name, upper-cased, for logs and errors; arguments are never shown.
     public var name: String {
         String(decoding: storage.prefix(lengths.first ?? 0), as: UTF8.self).uppercased()

@@ -29,6 +29,8 @@ extension RedisConfiguration {
             query = pairs
         } else if url.hasPrefix("redis-sentinel://") {
             query = try parseSentinel(Substring(url.dropFirst("redis-sentinel://".count)))
+        } else if url.hasPrefix("redis-cluster://") {
+            query = try parseCluster(Substring(url.dropFirst("redis-cluster://".count)))
         } else if url.hasPrefix("unix://") {
             let (withoutQuery, pairs) = RedisURL.splitQuery(url)
             let path = String(withoutQuery.dropFirst("unix://".count))
@@ -40,11 +42,11 @@ extension RedisConfiguration {
         } else if url.hasPrefix("rediss://") {
             throw RedisError(.invalidConfiguration, "TLS (rediss://) is not supported; use redis:// or unix://")
         } else {
-            throw RedisError(.invalidConfiguration, "Redis URL must start with redis://, redis-sentinel:// or unix://")
+            throw RedisError(.invalidConfiguration, "Redis URL must start with redis://, redis-sentinel://, redis-cluster:// or unix://")
         }
         for (name, value) in query {
             switch name {
-            case "db":
+            case "db" where cluster == nil:
                 guard let number = Int(value), number >= 0 else {
                     throw RedisError(.invalidConfiguration, "database number in Redis URL is not a non-negative integer")
                 }
@@ -115,6 +117,37 @@ extension RedisConfiguration {
             sentinels.append(try Self.parseHostAndPort(host, defaultPort: RedisSentinelSettings.defaultPort))
         }
         sentinel = RedisSentinelSettings(sentinels: sentinels, masterName: masterName)
+        return pairs
+    }
+
+    /// Reads what follows `redis-cluster://`: credentials, the seed nodes and the
+    /// query. A cluster has only database 0. Returns the query.
+    private mutating func parseCluster(_ text: Substring) throws(RedisError) -> [(String, String)] {
+        var rest = text
+        if let at = rest.lastIndex(of: "@") {
+            try parseCredentials(rest[..<at])
+            rest = rest[rest.index(after: at)...]
+        }
+        guard !rest.contains("#") else {
+            throw RedisError(.invalidConfiguration, "a redis-cluster:// URL has no '#' part")
+        }
+        let (withoutQuery, pairs) = RedisURL.splitQuery(String(rest))
+        var hosts = Substring(withoutQuery)
+        if let slash = hosts.firstIndex(of: "/") {
+            let database = hosts[hosts.index(after: slash)...]
+            guard database.isEmpty || database == "0" else {
+                throw RedisError(.invalidConfiguration, "a Redis Cluster has only database 0")
+            }
+            hosts = hosts[..<slash]
+        }
+        var seeds: [Endpoint] = []
+        for host in hosts.split(separator: ",", omittingEmptySubsequences: false) {
+            guard !host.isEmpty else {
+                throw RedisError(.invalidConfiguration, "a redis-cluster:// URL has an empty node address")
+            }
+            seeds.append(try Self.parseHostAndPort(host, defaultPort: 6379))
+        }
+        cluster = RedisClusterSettings(seeds: seeds)
         return pairs
     }
 

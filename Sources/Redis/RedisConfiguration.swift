@@ -2,7 +2,8 @@
 ///
 /// Build one from a URL with ``init(url:)`` (`redis://[[user]:password@]host[:port][/db]`,
 /// `unix:///path/to/redis.sock[?db=N]` or
-/// `redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master-name`)
+/// `redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master-name` or
+/// `redis-cluster://[[user]:password@]host[:port][,host[:port]…]`)
 /// or from its parts. ``description`` never shows a password.
 public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// The server's address.
@@ -17,6 +18,8 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
     public var endpoint: Endpoint
     /// When set, the primary is found through these sentinels instead of at ``endpoint``.
     public var sentinel: RedisSentinelSettings?
+    /// When set, commands go to the cluster node owning their keys' slot instead of to ``endpoint``.
+    public var cluster: RedisClusterSettings?
     /// The ACL user name (Redis 6 and later), or `nil` for the default user.
     public var username: String?
     /// The password, or `nil` when the server needs none.
@@ -39,10 +42,12 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         connectTimeout: Duration = .seconds(2),
         commandTimeout: Duration = .seconds(5),
         keepAlive: Bool = true,
-        sentinel: RedisSentinelSettings? = nil
+        sentinel: RedisSentinelSettings? = nil,
+        cluster: RedisClusterSettings? = nil
     ) {
         self.endpoint = endpoint
         self.sentinel = sentinel
+        self.cluster = cluster
         self.username = username
         self.password = password
         self.database = database
@@ -67,6 +72,11 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
             let hosts = sentinel.sentinels.map(Self.hostAndPort).joined(separator: ",")
             return "redis-sentinel://\(credentials(redactingPassword: redactingPassword))\(hosts)/\(database)"
                 + (query.isEmpty ? "" : "?" + query.joined(separator: "&")) + "#" + RedisURL.percentEncode(sentinel.masterName)
+        }
+        if let cluster {
+            let hosts = cluster.seeds.map(Self.hostAndPort).joined(separator: ",")
+            return "redis-cluster://\(credentials(redactingPassword: redactingPassword))\(hosts)"
+                + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         }
         switch endpoint {
         case .unixSocket(let path):

@@ -25,6 +25,9 @@ public final class RedisConnection {
     /// - Throws: ``RedisError``: `connectionFailed`, `timeout`, `authenticationFailed`, `serverError`.
     public init(configuration: RedisConfiguration) throws(RedisError) {
         self.configuration = configuration
+        guard configuration.cluster == nil else {
+            throw RedisError(.invalidConfiguration, "a Redis Cluster is reached through RedisConnectionPool, which sends each command to the node owning its keys")
+        }
         guard configuration.sentinel != nil else {
             context = try Self.open(configuration, confirmingPrimary: false)
             topology = nil
@@ -89,6 +92,16 @@ public final class RedisConnection {
         return context
     }
 
+    /// When set (by ``RedisClusterRouter`` after an `ASK` redirection, so the connection
+    /// leads to the node importing a slot), every command
+    /// sent outside `MULTI` is preceded by `ASKING`, whose replies are dropped: Redis
+    /// keeps the flag for one command only, except inside `MULTI`, where it lasts to `EXEC`.
+    public internal(set) var isAsking = false {
+        didSet { insideMulti = false }
+    }
+    /// While ``isAsking``: whether the commands sent so far left the connection inside `MULTI`.
+    private var insideMulti = false
+
     /// Round trips made on this connection: one per ``send(_:)`` and one per ``pipeline(_:readOnly:)``.
     public private(set) var roundTrips = 0
 
@@ -152,10 +165,25 @@ public final class RedisConnection {
         }
         roundTrips += 1
         do {
-            for command in commands { try context.append(command) }
+            var asked: [Bool] = []
+            for command in commands {
+                if isAsking {
+                    asked.append(!insideMulti)
+                    if !insideMulti { try context.append(Self.asking) }
+                    switch command.name {
+                    case "MULTI": insideMulti = true
+                    case "EXEC", "DISCARD": insideMulti = false
+                    default: break
+                    }
+                }
+                try context.append(command)
+            }
             var replies: [RedisReply] = []
             replies.reserveCapacity(commands.count)
-            for _ in commands { replies.append(try context.readReply()) }
+            for index in commands.indices {
+                if index < asked.count && asked[index] { _ = try context.readReply() }
+                replies.append(try context.readReply())
+            }
             if topology != nil { noticeReplica(in: replies) }
             return replies
         } catch {
@@ -167,6 +195,8 @@ public final class RedisConnection {
             throw failure
         }
     }
+
+    private static let asking = RedisCommand("ASKING")
 
     /// A `READONLY` refusal means the sentinels' primary became a replica: the
     /// connection is abandoned and the sentinels are asked again.

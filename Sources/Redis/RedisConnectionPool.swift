@@ -30,7 +30,7 @@ public final class RedisConnectionPool: @unchecked Sendable {
     private let roundTripCounter = Atomic<Int>(0)
 
     /// Round trips made by all borrowers so far: a benchmark and test aid.
-    public var roundTrips: Int { roundTripCounter.load(ordering: .relaxed) }
+    public var roundTrips: Int { router?.roundTrips ?? roundTripCounter.load(ordering: .relaxed) }
 
     /// The configuration every connection is made with.
     public let configuration: RedisConfiguration
@@ -44,6 +44,29 @@ public final class RedisConnectionPool: @unchecked Sendable {
     public init(configuration: RedisConfiguration, size: Int) {
         self.configuration = configuration
         self.size = max(1, size)
+        router = configuration.cluster == nil ? nil : RedisClusterRouter(configuration: configuration, poolSize: size)
+    }
+
+    /// For a cluster configuration: the router with a pool per primary, which this pool lends through.
+    public let router: RedisClusterRouter?
+
+    /// Lends a connection that owns the slot of `keys` (on a single server or under
+    /// Sentinel: any connection). On a Cluster the work goes to the slot's primary
+    /// and follows its redirections (see ``RedisClusterRouter``). Blocks.
+    /// - Parameters:
+    ///   - keys: The keys the work touches; on a Cluster they must share one slot.
+    ///   - body: One command, pipeline or transaction on the connection (on a Cluster
+    ///     it runs again after a redirection, which applied nothing).
+    /// - Throws: ``RedisError`` `crossSlot` before anything is sent when the keys
+    ///   span slots on a Cluster; otherwise as ``withConnection(_:)``.
+    @discardableResult
+    public func withConnection<Result>(routingKeys keys: [[UInt8]], _ body: (RedisConnection) throws -> Result) throws -> Result {
+        guard let router else { return try withConnection(body) }
+        let slot = keys.first.map(RedisHashSlot.slot) ?? 0
+        if keys.contains(where: { RedisHashSlot.slot(of: $0) != slot }) {
+            throw RedisError(.crossSlot, "the keys of one command or transaction span several Cluster slots")
+        }
+        return try router.withConnection(slot: slot, body)
     }
 
     /// Lends a connection to `body` and takes it back afterwards. Blocks.
@@ -54,6 +77,8 @@ public final class RedisConnectionPool: @unchecked Sendable {
     ///   whatever `body` throws.
     @discardableResult
     public func withConnection<Result>(_ body: (RedisConnection) throws -> Result) throws -> Result {
+        // Keyless work on a Cluster (PING, TIME, INFO) goes to the owner of slot 0.
+        if let router { return try router.withConnection(slot: 0, body) }
         var (connection, wasIdle) = try borrow(preferIdle: true)
         while true {
             let before = connection.roundTrips
@@ -75,6 +100,7 @@ public final class RedisConnectionPool: @unchecked Sendable {
 
     /// Closes idle connections and refuses further borrows; lent ones close when given back.
     public func close() {
+        router?.close()
         condition.lock()
         isClosed = true
         existing -= idle.count

@@ -38,6 +38,9 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidConfiguration = Kind("invalid configuration")
         /// The server answered with a reply of an unexpected shape.
         public static let unexpectedReply = Kind("unexpected reply")
+        /// The keys of one command or transaction span several Cluster slots: a
+        /// programming error, refused before anything was sent.
+        public static let crossSlot = Kind("cross-slot keys")
         /// The client was shut down.
         public static let shutDown = Kind("shut down")
 

@@ -32,7 +32,7 @@ struct GlobalOptions: ParsableArguments {
     /// One global option's flag, value name and help text.
     typealias OptionHelp = (flag: String, value: String, text: String)
 
-    static let redisURLHelp: OptionHelp = ("--redis-url", "URL", "Redis URL: redis://[[user]:password@]host[:port][/db], unix:///path.sock[?db=N] or redis-sentinel://[[user]:password@]host[:port][,...][/db]#master (Sentinel). Env OPSCORE_REDIS_URL.")
+    static let redisURLHelp: OptionHelp = ("--redis-url", "URL", "Redis URL: redis://[[user]:password@]host[:port][/db], unix:///path.sock[?db=N], redis-sentinel://[[user]:password@]host[:port][,...][/db]#master (Sentinel) or redis-cluster://[[user]:password@]host[:port][,...] (Cluster seeds). Env OPSCORE_REDIS_URL.")
     static let namespaceHelp: OptionHelp = ("--namespace", "NS", "Key namespace. Env OPSCORE_NAMESPACE. Default opscore.")
     static let logLevelHelp: OptionHelp = ("--log-level", "LEVEL", "trace, debug, info, notice, warning, error, critical. Env OPSCORE_LOG_LEVEL. Default info.")
     static let formatHelp: OptionHelp = ("--format", "FORMAT", "json or text. Default: text on a terminal, json otherwise.")

@@ -52,9 +52,12 @@ final class KeySpaceMetaCheck: Sendable {
     ///   keys without meta, `redis`.
     func meta(_ keys: KeySpace, pool: RedisConnectionPool) throws(OpsCoreError) -> KeySpaceMeta {
         if let known = state.withLock({ $0.meta }) { return known }
-        let replies = try pool.withOpsConnection { connection in
-            try connection.pipeline([RedisCommand("HGETALL", keys.meta), RedisCommand("EXISTS", keys.layout1Agents, keys.layout1ByUpdate)])
-        }
+        // One EXISTS per layout-1 key: on a Cluster they live in different slots.
+        let replies = try pool.opsPipeline(routing: [
+            (keys.meta, RedisCommand("HGETALL", keys.meta)),
+            (keys.layout1Agents, RedisCommand("EXISTS", keys.layout1Agents)),
+            (keys.layout1ByUpdate, RedisCommand("EXISTS", keys.layout1ByUpdate)),
+        ], readOnly: true)
         try Self.throwServerErrors(replies)
         let meta: KeySpaceMeta
         var pendingWrite = false
@@ -64,7 +67,7 @@ final class KeySpaceMetaCheck: Sendable {
             }
             meta = found
         } else {
-            guard replies[1].integer == 0 else {
+            guard replies[1].integer == 0 && replies[2].integer == 0 else {
                 throw .layoutMismatch("namespace \(keys.namespace) holds layout-1 keys and no meta; run `opscore migrate` to move them to layout 2")
             }
             meta = KeySpaceMeta(layout: KeySpaceMeta.currentLayout, partitions: KeySpace.partitionCount, eventsMaxLength: KeySpaceMeta.defaultEventsMaxLength)
@@ -90,7 +93,7 @@ final class KeySpaceMetaCheck: Sendable {
     /// - Throws: ``OpsCoreError/layoutMismatch(_:)`` (nothing is written then), `redis`.
     func create(_ keys: KeySpace, pool: RedisConnectionPool, eventsMaxLength: Int) throws(OpsCoreError) -> KeySpaceMeta {
         _ = try meta(keys, pool: pool)  // refuses layout 1 or another layout before writing
-        let written = try pool.withOpsConnection { connection in
+        let written = try pool.withOpsConnection(routingKeys: [keys.meta]) { connection in
             try connection.pipeline([
                 RedisCommand("HSETNX", keys.meta, "layout", KeySpaceMeta.currentLayout),
                 RedisCommand("HSETNX", keys.meta, "partitions", KeySpace.partitionCount),

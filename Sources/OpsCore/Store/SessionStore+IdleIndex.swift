@@ -12,13 +12,15 @@ extension SessionStore {
     /// lowest score first, as raw bytes (another tool may have written members
     /// that are no session id). One round trip.
     public func idleIndexEntries(partition: Int, atOrBefore cutoff: Int64, offset: Int, count: Int) throws(OpsCoreError) -> [[UInt8]] {
-        let reply = try run { try $0.send(RedisCommand("ZRANGEBYSCORE", keys.byUpdate(partition), "-inf", cutoff, "LIMIT", offset, count)) }
+        let reply = try run(routingKey: keys.byUpdate(partition)) {
+            try $0.send(RedisCommand("ZRANGEBYSCORE", keys.byUpdate(partition), "-inf", cutoff, "LIMIT", offset, count))
+        }
         return (reply.array ?? []).compactMap(\.bytes)
     }
 
     /// Removes a member from a partition's by-update index (one naming no live session).
     func removeIdleEntry(_ member: [UInt8], partition: Int) throws(OpsCoreError) {
-        try run { try $0.send(RedisCommand("ZREM", keys.byUpdate(partition), member)) }
+        try run(routingKey: keys.byUpdate(partition)) { try $0.send(RedisCommand("ZREM", keys.byUpdate(partition), member)) }
     }
 
     /// Removes a session from its partition's by-update index.
@@ -30,6 +32,7 @@ extension SessionStore {
     /// session is still indexed (`ZADD XX GT`, Redis 6.2+): a concurrent update's
     /// later score is never lowered and an ended session is never re-added.
     func raiseIdleScore(_ id: SessionID, to milliseconds: Int64) throws(OpsCoreError) {
-        try run { try $0.send(RedisCommand("ZADD", keys.byUpdate(KeySpace.partition(of: id)), "XX", "GT", milliseconds, id.text)) }
+        let key = keys.byUpdate(KeySpace.partition(of: id))
+        try run(routingKey: key) { try $0.send(RedisCommand("ZADD", key, "XX", "GT", milliseconds, id.text)) }
     }
 }

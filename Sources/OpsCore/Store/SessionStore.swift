@@ -64,12 +64,23 @@ public final class SessionStore: Sendable {
         metaCheck.committed(keys, pool: pool)
     }
 
+    /// A Cluster slot is being migrated and this work must wait for its end: thrown as the
+    /// server's own `TRYAGAIN`, which the router answers with a pause and a new try.
+    static let migrating = RedisError(RedisServerError(code: "TRYAGAIN", message: "the slot is migrating; waiting for the migration to finish"))
+
     /// Reads one session. One round trip.
     /// - Returns: `nil` when there is no such session.
     /// - Throws: ``OpsCoreError`` `corruptSession` or `redis`.
     public func read(_ id: SessionID) throws(OpsCoreError) -> Session? {
         let key = keys.session(id)
-        let reply = try run { try $0.pipeline([RedisCommand("HGETALL", key)], readOnly: true)[0] }
+        // WRONGTYPE stays a reply (a corrupt session); other refusals (a Cluster's ASK) are thrown inside, to be followed.
+        let reply = try run(routingKey: key) { connection in
+            let reply = try connection.pipeline([RedisCommand("HGETALL", key)], readOnly: true)[0]
+            if case .error(let refusal) = reply, refusal.code != "WRONGTYPE" { throw RedisError(refusal) }
+            // An empty read on a node importing the slot may mean "not moved yet", never "not found".
+            if connection.isAsking, reply.array?.isEmpty ?? reply.isNull { throw Self.migrating }
+            return reply
+        }
         return try SessionHash.decode(reply, key: key)
     }
 
@@ -220,7 +231,11 @@ public final class SessionStore: Sendable {
         var wrote = false
         var replication: OpsCoreError?
         do {
-            let outcome = try pool.withConnection { connection in
+            let outcome = try pool.withConnection(routingKeys: watched.isEmpty ? reads.prefix(1).compactMap(\.firstArgument) : watched) { connection in
+                // On a Cluster node importing the slot, some of the partition's keys may still be
+                // on the other node, where this transaction cannot see or watch them: wait until
+                // the migration is done (the router pauses and tries the owner again).
+                if connection.isAsking { throw Self.migrating }
                 let outcome = try connection.transaction(watching: watched, reading: reads, retry: retry) { replies in
                     attemptCounter.add(1, ordering: .relaxed)
                     // An error reply to a read (NOPERM, LOADING, …) is a Redis failure, not data.
@@ -272,8 +287,8 @@ public final class SessionStore: Sendable {
 
     /// Runs plain commands on one pooled connection, mapping errors.
     @discardableResult
-    func run<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
-        try pool.withOpsConnection(body)
+    func run<Result>(routingKey key: [UInt8]? = nil, _ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
+        try pool.withOpsConnection(routingKeys: key.map { [$0] } ?? [], body)
     }
 
     /// Reads a `TIME` reply as a timestamp.

@@ -23,24 +23,29 @@ class Harness:
     def _path(self, name, suffix=""):
         return self.directory / f"{next(self._names)}-{name}{suffix}"
 
-    def start_redis(self, *extra_args, name="redis"):
-        """A started RedisServer with extra redis-server arguments (e.g. AOF)."""
+    def _start_server(self, kind, name, settings):
+        """A started `kind` (RedisServer or SentinelServer) in a directory of
+        its own, given `settings`; close() stops it."""
         directory = self._path(name)
         directory.mkdir(parents=True)
-        server = RedisServer(self.children, directory, extra_args)
+        server = kind(self.children, directory, settings)
         self.servers.append(server)
         server.start()
         return server
 
+    def start_redis(self, *extra_args, name="redis"):
+        """A started RedisServer with extra redis-server arguments (e.g. AOF)."""
+        return self._start_server(RedisServer, name, extra_args)
+
     def start_sentinel(self, config_lines, name="sentinel"):
         """A started SentinelServer whose config file holds `config_lines`
         (e.g. `sentinel monitor …`); stopped like the redis-servers."""
-        directory = self._path(name)
-        directory.mkdir(parents=True)
-        sentinel = SentinelServer(self.children, directory, config_lines)
-        self.servers.append(sentinel)
-        sentinel.start()
-        return sentinel
+        return self._start_server(SentinelServer, name, config_lines)
+
+    def start_server(self, kind, settings=(), name="server"):
+        """A started `kind(children, directory, settings)`, a RedisServer
+        subclass of a helper's own (e.g. a Cluster node); stopped like the others."""
+        return self._start_server(kind, name, settings)
 
     def start_worker(self, url, name="worker", **options):
         """An OpsCoreWorker; options: concurrency, namespace, extra_args, read_replies."""

@@ -1,0 +1,177 @@
+import Foundation
+import Synchronization
+
+/// Sends work to the Cluster primary that owns a slot, with a connection pool per primary.
+///
+/// The slot map comes from `CLUSTER SLOTS`, asked of the known primaries and then
+/// the seeds. ``withConnection(slot:_:)`` lends a connection of the slot's owner and
+/// follows the cluster's refusals, none of which ran anything: `MOVED` (the map is
+/// refreshed, then the work runs on the new owner), `ASK` (the work runs on the
+/// importing node with `ASKING`, see ``RedisConnection/isAsking``), `TRYAGAIN` and
+/// `CLUSTERDOWN` (a growing pause), for at most four times the command timeout (5 s at least). A connection failure marked safe to retry refreshes the map
+/// (a primary may have failed over) and runs the work again; an unknown outcome
+/// never does. **Blocks** like ``RedisConnectionPool``.
+public final class RedisClusterRouter: Sendable {
+    /// The cluster configuration (its ``RedisConfiguration/cluster`` is set).
+    public let configuration: RedisConfiguration
+    /// Connections per primary.
+    public let poolSize: Int
+    /// The most times one piece of work is sent (the first included) after a
+    /// redirection or failure; waits for a migration or a failover also stop once
+    /// four times the command timeout (and at least 5 s) have passed.
+    public let maxAttempts = 100
+    private let state = Mutex(State())
+    private let redirections = Atomic<Int>(0)
+
+    private struct State {
+        var map = RedisClusterSlotMap()
+        var pools: [RedisConfiguration.Endpoint: RedisConnectionPool] = [:]
+        var isClosed = false
+    }
+
+    /// Creates a router; the slot map is read on first use.
+    /// - Precondition: `configuration.cluster` is set.
+    public init(configuration: RedisConfiguration, poolSize: Int) {
+        precondition(configuration.cluster != nil, "RedisClusterRouter needs a cluster configuration")
+        self.configuration = configuration
+        self.poolSize = max(1, poolSize)
+    }
+
+    /// `MOVED` and `ASK` replies followed so far: a benchmark and test aid.
+    public var redirectionsFollowed: Int { redirections.load(ordering: .relaxed) }
+
+    /// Round trips of every primary's pool so far.
+    public var roundTrips: Int { state.withLock { $0.pools.values.reduce(0) { $0 + $1.roundTrips } } }
+
+    /// The slot map as last read (empty before the first use).
+    public var slotMap: RedisClusterSlotMap { state.withLock { $0.map } }
+
+    /// Reads `CLUSTER SLOTS` from the first known primary or seed that answers. Blocks.
+    /// - Throws: ``RedisError`` `connectionFailed` when no node answers or none serves every slot.
+    public func refresh() throws(RedisError) {
+        let known = state.withLock { $0.map.primaries }
+        var lastError = RedisError(.connectionFailed, "no cluster node configured")
+        for node in known + configuration.cluster!.seeds.filter({ !known.contains($0) }) {
+            do throws(RedisError) {
+                let connection = try RedisConnection(configuration: nodeConfiguration(node))
+                var map = try RedisClusterSlotMap(clusterSlots: connection.send(RedisCommand("CLUSTER", "SLOTS")))
+                if case .tcp(let host, _) = node { map = map.replacingEmptyHosts(with: host) }
+                guard map.coveredSlots == RedisHashSlot.count else {
+                    lastError = RedisError(.connectionFailed, "cluster node \(RedisConfiguration.hostAndPort(node)) serves \(map.coveredSlots) of \(RedisHashSlot.count) slots")
+                    continue
+                }
+                state.withLock { $0.map = map }
+                return
+            } catch {
+                lastError = error.kind == .authenticationFailed ? error
+                    : RedisError(error.kind == .timeout ? .timeout : .connectionFailed, "cluster node \(RedisConfiguration.hostAndPort(node)): \(error.message)")
+                if error.kind == .authenticationFailed { throw error }
+            }
+        }
+        throw lastError
+    }
+
+    /// Lends a connection of the primary owning `slot` to `body`, following the
+    /// cluster's redirections. Blocks.
+    ///
+    /// `body` runs again after a redirection or a safe-to-retry failure, so it must
+    /// be one command, one pipeline or one transaction (whose refusal applied nothing).
+    /// - Throws: What `body` throws once attempts run out or the error is no
+    ///   redirection; ``RedisError`` from connecting or reading the slot map.
+    public func withConnection<Result>(slot: Int, _ body: (RedisConnection) throws -> Result) throws -> Result {
+        var attempt = 0
+        var asking: RedisConfiguration.Endpoint?
+        let deadline = ContinuousClock.now + max(configuration.commandTimeout * 4, .seconds(5))
+        while true {
+            attempt += 1
+            let target = try asking ?? owner(ofSlot: slot)
+            let pool = try self.pool(for: target)
+            let sendAsking = asking != nil
+            asking = nil
+            do {
+                return try pool.withConnection { connection in
+                    // ASKING before every command up to MULTI (it lasts one command outside MULTI).
+                    connection.isAsking = sendAsking
+                    defer { connection.isAsking = false }
+                    return try body(connection)
+                }
+            } catch {
+                guard attempt < maxAttempts, ContinuousClock.now < deadline else { throw error }
+                if let redirect = RedisClusterRedirect(error) {
+                    switch redirect {
+                    case .moved(let movedSlot, let endpoint):
+                        redirections.add(1, ordering: .relaxed)
+                        state.withLock { $0.map.assign(movedSlot...movedSlot, to: endpoint) }
+                        // One moved slot often means a resharding: read the whole map, best effort.
+                        try? refresh()
+                    case .ask(_, let endpoint):
+                        redirections.add(1, ordering: .relaxed)
+                        // Asked already and sent back: the keys are split mid-migration; wait.
+                        if sendAsking { pause(attempt) }
+                        asking = endpoint
+                    case .wait:
+                        pause(attempt)
+                    }
+                    continue
+                }
+                if let redisError = error as? RedisError, redisError.isConnectionError {
+                    // The node may have failed over: read the map again (from any other node),
+                    // and run the work again when nothing of it can have been applied (a refused
+                    // connect sent nothing).
+                    try? refresh()
+                    if redisError.isSafeToRetry || redisError.kind == .connectionFailed {
+                        pause(attempt)
+                        continue
+                    }
+                }
+                throw error
+            }
+        }
+    }
+
+    /// The primary owning `slot`, reading the map first when it has none.
+    private func owner(ofSlot slot: Int) throws(RedisError) -> RedisConfiguration.Endpoint {
+        if let known = state.withLock({ $0.map.owner(ofSlot: slot) }) { return known }
+        try refresh()
+        guard let owner = state.withLock({ $0.map.owner(ofSlot: slot) }) else {
+            throw RedisError(.connectionFailed, "no cluster node serves slot \(slot)")
+        }
+        return owner
+    }
+
+    /// The pool of one node, made on first need.
+    private func pool(for node: RedisConfiguration.Endpoint) throws(RedisError) -> RedisConnectionPool {
+        let made: RedisConnectionPool? = state.withLock { state in
+            guard !state.isClosed else { return nil }
+            if let existing = state.pools[node] { return existing }
+            let pool = RedisConnectionPool(configuration: nodeConfiguration(node), size: poolSize)
+            state.pools[node] = pool
+            return pool
+        }
+        guard let made else { throw RedisError(.shutDown, "connection pool is closed") }
+        return made
+    }
+
+    /// The configuration for one node: the cluster's credentials and timeouts at its address.
+    func nodeConfiguration(_ node: RedisConfiguration.Endpoint) -> RedisConfiguration {
+        var direct = configuration
+        direct.cluster = nil
+        direct.endpoint = node
+        direct.database = 0
+        return direct
+    }
+
+    /// A pause growing with the attempt: 10, 20, 40 … ms, at most 200 ms.
+    private func pause(_ attempt: Int) {
+        usleep(useconds_t(min(200, 10 << min(attempt - 1, 5)) * 1000))
+    }
+
+    /// Closes every node's pool.
+    public func close() {
+        let pools = state.withLock { state in
+            state.isClosed = true
+            return Array(state.pools.values)
+        }
+        pools.forEach { $0.close() }
+    }
+}
