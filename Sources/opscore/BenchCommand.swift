@@ -26,6 +26,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "With a redis-sentinel:// URL, end by shutting the primary down (SHUTDOWN NOSAVE) and measure the time until an update succeeds through the promoted replica. Destroys data: only for a test deployment.") var failover = false
 
     func run() throws {
+        try global.refuseCluster(for: "bench")
         guard (1...256).contains(connections) else { throw CommandFailure.usage("invalid --connections: use 1 to 256") }
         guard duration > 0, duration <= 600 else { throw CommandFailure.usage("invalid --duration: 0 to 600 seconds") }
         guard (0...10_000_000).contains(memoryEvents) else { throw CommandFailure.usage("invalid --memory-events: 0 to 10000000") }

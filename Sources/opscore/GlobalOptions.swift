@@ -85,6 +85,13 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// Exit 64 for a command that does not run on a Redis Cluster yet (it reads the
+    /// 16 streams or scans the keyspace through one connection).
+    func refuseCluster(for command: String) throws {
+        guard try redisConfiguration().cluster != nil else { return }
+        throw CommandFailure.usage("`\(command)` does not run on a Redis Cluster yet; point --redis-url at a single server or the sentinels")
+    }
+
     /// The key namespace: 1 to 64 characters of `[A-Za-z0-9_.-]`.
     func resolvedNamespace() throws -> String {
         let value = namespace ?? environment["OPSCORE_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 } ?? "opscore"

@@ -18,6 +18,7 @@ struct MigrateCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        try global.refuseCluster(for: "migrate")
         let (lifecycle, logger) = try global.lifecycle()
         let report = try LayoutMigration(store: lifecycle.store).run { moved in
             logger.info("migrating", metadata: ["sessions_moved": "\(moved)"])
