@@ -101,9 +101,11 @@ public final class RedisClusterRouter: Sendable {
                     switch redirect {
                     case .moved(let movedSlot, let endpoint):
                         redirections.add(1, ordering: .relaxed)
-                        state.withLock { $0.map.assign(movedSlot...movedSlot, to: endpoint) }
-                        // One moved slot often means a resharding: read the whole map, best effort.
+                        // One moved slot often means a resharding: read the whole map, best effort,
+                        // but keep the MOVED answer for this slot (the node asked may not know yet).
                         try? refresh()
+                        state.withLock { $0.map.assign(movedSlot...movedSlot, to: endpoint) }
+                        if attempt > 2 { pause(attempt) }
                     case .ask(_, let endpoint):
                         redirections.add(1, ordering: .relaxed)
                         // Asked already and sent back: the keys are split mid-migration; wait.

@@ -26,7 +26,6 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "With a redis-sentinel:// URL, end by shutting the primary down (SHUTDOWN NOSAVE) and measure the time until an update succeeds through the promoted replica. Destroys data: only for a test deployment.") var failover = false
 
     func run() throws {
-        try global.refuseCluster(for: "bench")
         guard (1...256).contains(connections) else { throw CommandFailure.usage("invalid --connections: use 1 to 256") }
         guard duration > 0, duration <= 600 else { throw CommandFailure.usage("invalid --duration: 0 to 600 seconds") }
         guard (0...10_000_000).contains(memoryEvents) else { throw CommandFailure.usage("invalid --memory-events: 0 to 10000000") }
@@ -54,6 +53,11 @@ struct BenchCommand: ParsableCommand {
         }
         if failover, try global.redisConfiguration().sentinel == nil {
             throw CommandFailure.usage("--failover needs a redis-sentinel:// URL")
+        }
+        // The memory figures read one server's INFO: not on a Cluster.
+        let onCluster = try global.redisConfiguration().cluster != nil
+        if onCluster && (memorySessions > 0 || memoryEvents > 0) {
+            throw CommandFailure.usage("--memory-sessions and --memory-events read one server's memory: not on a Redis Cluster")
         }
         for count in Set([1, connections]).sorted() {
             progress("ping ×\(count)")
@@ -116,6 +120,13 @@ struct BenchCommand: ParsableCommand {
                 Output.object(fields)
             case .text:
                 Output.line(result.row)
+            }
+        }
+        if let router = runner.pool.router {
+            let followed = router.redirectionsFollowed
+            switch format {
+            case .json: Output.object(["run": .string("cluster"), "primaries": .integer(Int64(router.slotMap.primaries.count)), "redirections_followed": .integer(Int64(followed))])
+            case .text: Output.line("cluster: \(router.slotMap.primaries.count) primaries; \(followed) MOVED/ASK redirections followed")
             }
         }
         if failover {

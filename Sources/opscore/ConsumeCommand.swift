@@ -30,7 +30,6 @@ struct ConsumeCommand: ParsableCommand {
     @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at http://<host>:PORT/metrics.") var metricsPort: Int?
 
     func run() throws {
-        try global.refuseCluster(for: "consume")
         if let metricsPort { try MetricsEndpoint.start(port: metricsPort) }
         try ConsumerNames.checkName(group, flag: "--group")
         let consumerName = consumer ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"

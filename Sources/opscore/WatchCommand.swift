@@ -24,7 +24,6 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "Replay retained events from: beginning, an ISO-8601 time, or a duration such as 10m or 2h.") var since: String?
 
     func run() throws {
-        try global.refuseCluster(for: "watch")
         let sessionFilter = try sessionID.map(SessionCommand.sessionID)
         let start = try since.map(Self.start) ?? .now
         let logger = try global.logger()

@@ -3,7 +3,7 @@ import Testing
 /// The commands that do not run on a Redis Cluster yet refuse a cluster URL at once.
 @Suite struct ClusterRefusalTests {
     @Test(arguments: [
-        ["watch"], ["consume", "--group", "g", "--exec", "true"], ["migrate"], ["doctor"], ["bench", "--duration", "0.1"],
+        ["migrate"], ["doctor"],
     ])
     func aCommandThatCannotRunOnAClusterExits64WithOneErrorLine(command: [String]) async throws {
         let result = try await runOpscore(["--redis-url", "redis-cluster://127.0.0.1:1"] + command)

@@ -26,12 +26,14 @@ every session.
 import collections
 import json
 import re
+import subprocess
 import threading
 import time
 import uuid
 
 import pytest
 
+from support.cli import opscore_argv
 from support.cluster import ClusterDeployment
 from support.keyspace import stream_events
 from support.layout import (PARTITIONS, agent_index_key, agents_key, by_update_key, event_stream_key,
@@ -670,3 +672,87 @@ def test_failover_one_shot_commands_afterwards_read_the_promoted_replica(failove
     for sid, result in failover["cli_after"].items():
         assert result.rc == 0, result.brief()
         assert result.json()["version"] == int(failover["stored"][sid][b"version"])
+
+
+# -- watch ----------------------------------------------------------------------
+
+def test_watch_prints_every_event_of_the_16_partitions_exactly_once_across_a_slot_move(module_harness, cluster, figures):
+    namespace = "c-watch"
+    url = cluster.url()
+    watcher = module_harness.start_watcher(url, "cluster-watch", namespace=namespace, extra_args=("--since", "beginning"))
+    assert watcher.wait_subscribed(), watcher.stderr_text()
+    worker = module_harness.start_worker(url, "cluster-watch-worker", namespace=namespace)
+    ids = start_sessions_in(worker, "w-agent", PARTITIONS, "cw")
+    moved_label = ids[5][0]
+    for step in range(6):
+        if step == 3:
+            # One partition's slot moves to another primary while the watch reads it.
+            slot = cluster.slot_of_partition(moved_label)
+            owner = cluster.owner_of_slot(slot)
+            target = next(node for node in cluster.primaries() if node.port != owner.port)
+            cluster.move_slot(slot, target)
+        for index, sid in enumerate(ids):
+            reply = worker.call({"id": f"cw-{step}-{index}", "op": "update", "session_id": sid, "metadata": {"step": step}})
+            assert reply_code(reply) == "ok", reply
+    assert worker.finish() == 0
+    retained = stream_events(cluster.client(), namespace, ids)
+    expected = {(event["session_id"], event["version"]) for label in PARTITIONS for _, event in retained[label]}
+    assert len(expected) == 16 * 7      # a start and 6 updates per session
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with watcher.cond:
+            printed = [(e.get("session_id"), e.get("version")) for e in watcher.events if "session_id" in e]
+        if set(printed) >= expected:
+            break
+        time.sleep(0.1)
+    assert watcher.stop() == 0
+    with watcher.cond:
+        printed = [(e.get("session_id"), e.get("version")) for e in watcher.events if "session_id" in e]
+    figures.record("cluster watch", printed=len(printed), retained=len(expected), moved_partition=moved_label)
+    assert len(printed) == len(set(printed)), "an event was printed twice"
+    assert set(printed) == expected
+    for sid in ids:
+        versions = [version for printed_sid, version in printed if printed_sid == sid]
+        assert versions == sorted(versions), f"{sid}: versions out of order {versions}"
+
+
+# -- consume --------------------------------------------------------------------
+
+def test_two_consumers_of_one_group_handle_every_event_of_the_16_partitions(module_harness, cluster, figures):
+    namespace = "c-consume"
+    url = cluster.url()
+    worker = module_harness.start_worker(url, "cluster-consume-worker", namespace=namespace)
+    ids = start_sessions_in(worker, "k-agent", PARTITIONS, "ck")
+    handled = module_harness.directory / "cluster-handled.jsonl"
+    command = f"cat >> {handled}; echo >> {handled}"
+    consumers = []
+    for name in ("k1", "k2"):
+        argv = opscore_argv(module_harness.binary, url, namespace) + [
+            "consume", "--group", "cluster-group", "--consumer", name, "--from", "beginning", "--exec", command]
+        with open(module_harness.directory / f"cluster-{name}.err", "wb") as err:
+            consumers.append(module_harness.children.spawn(argv, stdout=subprocess.DEVNULL, stderr=err))
+    for step in range(4):
+        for index, sid in enumerate(ids):
+            reply = worker.call({"id": f"ck-{step}-{index}", "op": "update", "session_id": sid, "metadata": {"step": step}})
+            assert reply_code(reply) == "ok", reply
+    assert worker.finish() == 0
+    retained = stream_events(cluster.client(), namespace, ids)
+    expected = {(event["session_id"], event["version"]) for label in PARTITIONS for _, event in retained[label]}
+    assert len(expected) == 16 * 5
+
+    def seen():
+        if not handled.exists():
+            return set()
+        return {(e["session_id"], e["version"]) for e in map(json.loads, filter(None, handled.read_text().splitlines()))}
+
+    deadline = time.monotonic() + 20
+    while seen() < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for consumer in consumers:
+        consumer.terminate()
+        assert consumer.wait(timeout=15) == 0
+    client = cluster.client()
+    pending = sum(client.xpending(event_stream_key(namespace, label), "cluster-group")["pending"] for label in PARTITIONS)
+    figures.record("cluster consume", handled=len(seen()), retained=len(expected), pending=pending)
+    assert seen() == expected
+    assert pending == 0

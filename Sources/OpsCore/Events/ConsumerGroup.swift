@@ -26,7 +26,7 @@ public final class ConsumerGroup {
     public let consumer: String
     private let configuration: RedisConfiguration
     private let keys: KeySpace
-    private var connection: RedisConnection?
+    private var link: FeedLink?
     private var ownPendingDone = false
     private var claimCursors = Array(repeating: "0-0", count: KeySpace.partitionCount)
 
@@ -47,12 +47,13 @@ public final class ConsumerGroup {
     @discardableResult
     public func prepare(from start: Start) throws(OpsCoreError) -> [(partition: Int, firstKept: StreamID)] {
         let id = start == .beginning ? "0" : "$"
-        let created = try send(KeySpace.partitions.map { RedisCommand("XGROUP", "CREATE", keys.eventStream($0), group, id, "MKSTREAM") })
+        let created = try send(KeySpace.partitions.map { (keys.eventStream($0), RedisCommand("XGROUP", "CREATE", keys.eventStream($0), group, id, "MKSTREAM")) })
         for reply in created {
             if case .error(let error) = reply, error.code != "BUSYGROUP" { throw .redis(RedisError(error)) }
         }
         let infos = try send(KeySpace.partitions.flatMap {
-            [RedisCommand("XINFO", "STREAM", keys.eventStream($0)), RedisCommand("XINFO", "GROUPS", keys.eventStream($0))]
+            [(keys.eventStream($0), RedisCommand("XINFO", "STREAM", keys.eventStream($0))),
+             (keys.eventStream($0), RedisCommand("XINFO", "GROUPS", keys.eventStream($0)))]
         })
         var gaps: [(Int, StreamID)] = []
         for partition in KeySpace.partitions {
@@ -70,15 +71,30 @@ public final class ConsumerGroup {
         // After a (re)connect, this consumer's own unacknowledged entries once (as many as
         // 1,000; older ones are claimed back once idle), then new entries.
         let id = ownPendingDone ? ">" : "0"
-        var arguments: [any RedisArgument] = ["GROUP", group, consumer, "COUNT", ownPendingDone ? count : 1000]
-        if ownPendingDone { arguments += ["BLOCK", Self.milliseconds(block)] }
-        arguments.append("STREAMS")
-        arguments += keys.eventStreams
-        arguments += Array(repeating: id, count: KeySpace.partitionCount)
-        let reply = try send([RedisCommand("XREADGROUP", arguments)])[0]
-        if case .error(let error) = reply { throw .redis(RedisError(error)) }
+        let batch = ownPendingDone ? count : 1000
+        let streams: [(key: [UInt8], entries: [StreamReplies.Entry])]
+        do throws(RedisError) {
+            streams = try withLink { link throws(RedisError) in
+                switch link {
+                case .connection(let connection):
+                    var arguments: [any RedisArgument] = ["GROUP", group, consumer, "COUNT", batch]
+                    if ownPendingDone { arguments += ["BLOCK", Self.milliseconds(block)] }
+                    arguments.append("STREAMS")
+                    arguments += keys.eventStreams
+                    arguments += Array(repeating: id, count: KeySpace.partitionCount)
+                    return StreamReplies.entries(try connection.send(RedisCommand("XREADGROUP", arguments)))
+                case .cluster:
+                    // One slot per command on a Cluster: one read per partition, polled.
+                    return try link.poll(keys.eventStreams.map { stream in
+                        (stream, RedisCommand("XREADGROUP", "GROUP", group, consumer, "COUNT", batch, "STREAMS", stream, id))
+                    }, block: ownPendingDone ? block : .zero)
+                }
+            }
+        } catch {
+            throw .redis(error)
+        }
         ownPendingDone = true
-        return entries(from: StreamReplies.entries(reply))
+        return entries(from: streams)
     }
 
     /// Acknowledges handled entries (one `XACK` per partition, in one pipeline).
@@ -87,7 +103,7 @@ public final class ConsumerGroup {
         guard !entries.isEmpty else { return }
         let byPartition = Dictionary(grouping: entries, by: \.partition)
         let replies = try send(byPartition.keys.sorted().map { partition in
-            RedisCommand("XACK", [keys.eventStream(partition), group] + byPartition[partition]!.map(\.streamID.description))
+            (keys.eventStream(partition), RedisCommand("XACK", [keys.eventStream(partition), group] + byPartition[partition]!.map(\.streamID.description)))
         })
         for reply in replies { if case .error(let error) = reply { throw .redis(RedisError(error)) } }
     }
@@ -97,7 +113,7 @@ public final class ConsumerGroup {
     /// - Throws: ``OpsCoreError`` `redis`.
     public func claimIdle(for idle: Duration, count: Int = 100) throws(OpsCoreError) -> [FeedEntry] {
         let commands = KeySpace.partitions.map {
-            RedisCommand("XAUTOCLAIM", keys.eventStream($0), group, consumer, Self.milliseconds(idle), claimCursors[$0], "COUNT", count)
+            (keys.eventStream($0), RedisCommand("XAUTOCLAIM", keys.eventStream($0), group, consumer, Self.milliseconds(idle), claimCursors[$0], "COUNT", count))
         }
         var claimed: [FeedEntry] = []
         for (partition, reply) in zip(KeySpace.partitions, try send(commands)) {
@@ -115,7 +131,7 @@ public final class ConsumerGroup {
     /// - Throws: ``OpsCoreError`` `redis`.
     public func deliveries(of entry: FeedEntry) throws(OpsCoreError) -> Int {
         let id = entry.streamID.description
-        let reply = try send([RedisCommand("XPENDING", keys.eventStream(entry.partition), group, id, id, 1)])[0]
+        let reply = try send([(keys.eventStream(entry.partition), RedisCommand("XPENDING", keys.eventStream(entry.partition), group, id, id, 1))])[0]
         if case .error(let error) = reply { throw .redis(RedisError(error)) }
         return Int(reply.array?.first?.array?.last?.integer ?? 0)
     }
@@ -131,8 +147,21 @@ public final class ConsumerGroup {
                          "deliveries", deliveries, "exit_status", Int(exitStatus)),
             RedisCommand("XACK", keys.eventStream(entry.partition), group, entry.streamID.description),
         ]
-        try withConnection { connection in
-            _ = try connection.transaction(watching: [], reading: []) { _ in .commit(commands) { _ in () } }
+        let stream = keys.eventStream(entry.partition)
+        do throws(RedisError) {
+            try withLink { link throws(RedisError) in
+                do {
+                    try link.withConnection(routingKey: stream) { connection in
+                        _ = try connection.transaction(watching: [], reading: []) { _ in .commit(commands) { _ in () } }
+                    }
+                } catch let error as RedisError {
+                    throw error
+                } catch {
+                    throw RedisError(.unexpectedReply, "\(error)")
+                }
+            }
+        } catch {
+            throw OpsCoreError(mapping: error)
         }
     }
 
@@ -150,11 +179,8 @@ public final class ConsumerGroup {
 
     /// The group's last delivered id in an `XINFO GROUPS` reply.
     private func groupPosition(_ reply: RedisReply) -> StreamID? {
-        for groupReply in reply.array ?? [] {
-            guard let pairs = groupReply.array else { continue }
-            var fields: [String: RedisReply] = [:]
-            for index in stride(from: 0, to: pairs.count - 1, by: 2) { if let name = pairs[index].text { fields[name] = pairs[index + 1] } }
-            if fields["name"]?.text == group { return fields["last-delivered-id"]?.text.flatMap(StreamID.init) }
+        for fields in (reply.array ?? []).compactMap(\.fieldMap) where fields["name"]?.text == group {
+            return fields["last-delivered-id"]?.text.flatMap(StreamID.init)
         }
         return nil
     }
@@ -164,7 +190,7 @@ public final class ConsumerGroup {
     /// - Throws: ``OpsCoreError`` `redis`.
     public func lag() throws(OpsCoreError) -> Int? {
         var total = 0
-        for reply in try send(KeySpace.partitions.map { RedisCommand("XINFO", "GROUPS", keys.eventStream($0)) }) {
+        for reply in try send(KeySpace.partitions.map { (keys.eventStream($0), RedisCommand("XINFO", "GROUPS", keys.eventStream($0))) }) {
             guard case .array(let groups) = reply else { continue }  // no stream yet
             guard let mine = groups.lazy.compactMap(\.fieldMap).first(where: { $0["name"]?.text == group }) else { continue }
             guard let lag = mine["lag"]?.integer else { return nil }
@@ -173,22 +199,27 @@ public final class ConsumerGroup {
         return total
     }
 
-    /// Sends commands on this consumer's connection, reconnecting once it broke.
-    private func send(_ commands: [RedisCommand]) throws(OpsCoreError) -> [RedisReply] {
-        try withConnection { try $0.pipeline(commands) }
+    /// Sends commands, each with the key that routes it, on this consumer's link
+    /// (made anew once it broke); error replies in place.
+    private func send(_ commands: [(key: [UInt8], command: RedisCommand)]) throws(OpsCoreError) -> [RedisReply] {
+        do {
+            return try withLink { link throws(RedisError) in try link.perPartition(commands) }
+        } catch {
+            throw OpsCoreError(mapping: error)
+        }
     }
 
-    /// Runs `body` on this consumer's connection (made anew once it broke), mapping errors.
-    private func withConnection<Result>(_ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
+    /// Runs `body` on this consumer's link, made anew once it broke.
+    private func withLink<Result>(_ body: (FeedLink) throws(RedisError) -> Result) throws(RedisError) -> Result {
         do {
-            if connection == nil || connection?.isBroken == true {
-                connection = try RedisConnection(configuration: configuration)
+            if link == nil || link?.isBroken == true {
+                link = try FeedLink.open(configuration)
                 ownPendingDone = false
             }
-            return try body(connection!)
+            return try body(link!)
         } catch {
-            if connection?.isBroken == true { connection = nil }
-            throw OpsCoreError(mapping: error)
+            if link?.isBroken == true { link = nil }
+            throw error
         }
     }
 

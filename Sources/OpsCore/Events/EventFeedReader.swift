@@ -6,7 +6,8 @@ import Darwin
 #endif
 
 /// Reads the 16 partitions' event streams from a position, on a connection of
-/// its own, with one blocking `XREAD` over the 16 keys.
+/// its own, with one blocking `XREAD` over the 16 keys (on a Cluster: one `XREAD`
+/// per partition, pipelined per primary, polled; see ``FeedLink``).
 ///
 /// **Every call blocks the calling thread** (at most the `block` time plus a
 /// round trip); ``EventFeed`` runs one on a thread of its own for async code.
@@ -32,7 +33,7 @@ public final class EventFeedReader {
     private let keys: KeySpace
     private let start: Start
     private let batchSize: Int
-    private var connection: RedisConnection?
+    private var link: FeedLink?
     private var positions: [StreamID]?
     private var gapChecks = Set(KeySpace.partitions)
     private var everConnected = false
@@ -74,7 +75,7 @@ public final class EventFeedReader {
             items += try read(connection, block: block)
             return items
         } catch let error where error.isConnectionError {
-            connection = nil
+            link = nil
             guard everConnected else { throw .redis(error) }
             if !outage {
                 outage = true
@@ -89,10 +90,10 @@ public final class EventFeedReader {
         }
     }
 
-    private func connect(reporting items: inout [FeedItem]) throws(RedisError) -> RedisConnection {
-        if let connection, !connection.isBroken { return connection }
-        let made = try RedisConnection(configuration: configuration)
-        connection = made
+    private func connect(reporting items: inout [FeedItem]) throws(RedisError) -> FeedLink {
+        if let link, !link.isBroken { return link }
+        let made = try FeedLink.open(configuration)
+        link = made
         if everConnected { items.append(.reconnected) }
         everConnected = true
         outage = false
@@ -101,7 +102,7 @@ public final class EventFeedReader {
         return made
     }
 
-    private func initialPositions(_ connection: RedisConnection) throws(RedisError) -> [StreamID] {
+    private func initialPositions(_ connection: FeedLink) throws(RedisError) -> [StreamID] {
         let first: StreamID
         switch start {
         case .beginning:
@@ -118,15 +119,15 @@ public final class EventFeedReader {
         return Array(repeating: first, count: KeySpace.partitionCount)
     }
 
-    private static func redisMilliseconds(_ connection: RedisConnection) throws(RedisError) -> UInt64 {
+    private static func redisMilliseconds(_ connection: FeedLink) throws(RedisError) -> UInt64 {
         UInt64(max(0, try connection.send(RedisCommand("TIME")).redisTime().millisecondsSince1970))
     }
 
     /// `XINFO STREAM` for the partitions to check: a gap where entries after the
     /// position were trimmed away; the position then moves to the first entry kept.
-    private func checkGaps(_ connection: RedisConnection) throws(RedisError) -> [FeedItem] {
+    private func checkGaps(_ connection: FeedLink) throws(RedisError) -> [FeedItem] {
         let partitions = gapChecks.sorted()
-        let replies = try connection.pipeline(partitions.map { RedisCommand("XINFO", "STREAM", keys.eventStream($0)) }, readOnly: true)
+        let replies = try connection.perPartition(partitions.map { (keys.eventStream($0), RedisCommand("XINFO", "STREAM", keys.eventStream($0))) })
         gapChecks.removeAll()
         var items: [FeedItem] = []
         for (partition, reply) in zip(partitions, replies) {
@@ -139,15 +140,11 @@ public final class EventFeedReader {
         return items
     }
 
-    private func read(_ connection: RedisConnection, block: Duration) throws(RedisError) -> [FeedItem] {
+    private func read(_ connection: FeedLink, block: Duration) throws(RedisError) -> [FeedItem] {
         guard var positions else { return [] }
-        let blockMilliseconds = max(1, block.wholeMilliseconds)
-        var arguments: [any RedisArgument] = ["COUNT", batchSize, "BLOCK", blockMilliseconds, "STREAMS"]
-        arguments += keys.eventStreams
-        arguments += positions.map(\.description)
-        let reply = try connection.send(RedisCommand("XREAD", arguments))
+        let streams = try connection.read(streams: keys.eventStreams, after: positions, count: batchSize, block: block)
         var items: [FeedItem] = []
-        for (key, entries) in StreamReplies.entries(reply) {
+        for (key, entries) in streams {
             guard let partition = keys.partition(ofEventStream: key) else { continue }
             for entry in entries {
                 positions[partition] = entry.id

@@ -142,24 +142,22 @@ final class BenchRunner: @unchecked Sendable {
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
     }
 
-    /// Deletes every key the bench made.
+    /// Deletes every key the bench made (on a Cluster, each on the primary owning it).
     func cleanUp() {
         let ids = lock.withLock { created }
-        _ = try? pool.withConnection { connection in
-            var index = 0
-            while index < ids.count {
-                // One key per DEL: sessions of different partitions live in different slots.
-                _ = try connection.pipeline(ids[index..<min(index + 500, ids.count)].map { RedisCommand("DEL", keys.session($0)) })
-                index += 500
-            }
-            // Each partition's keys in a DEL of their own (one slot each, as a Cluster needs).
-            for partition in KeySpace.partitions {
-                _ = try connection.send(RedisCommand("DEL", [
-                    keys.agents(partition), keys.byUpdate(partition), keys.agentSessions(agentID, partition: partition),
-                    keys.eventStream(partition), keys.deadEventStream(partition),
-                ]))
-            }
-            _ = try connection.send(RedisCommand("DEL", keys.meta))
+        var deletions: [(key: [UInt8], command: RedisCommand)] = ids.map { (keys.session($0), RedisCommand("DEL", keys.session($0))) }
+        // Each partition's keys in a DEL of their own (one slot each, as a Cluster needs).
+        for partition in KeySpace.partitions {
+            deletions.append((keys.agents(partition), RedisCommand("DEL", [
+                keys.agents(partition), keys.byUpdate(partition), keys.agentSessions(agentID, partition: partition),
+                keys.eventStream(partition), keys.deadEventStream(partition),
+            ])))
+        }
+        deletions.append((keys.meta, RedisCommand("DEL", keys.meta)))
+        var index = 0
+        while index < deletions.count {
+            _ = try? pool.pipeline(routing: Array(deletions[index..<min(index + 500, deletions.count)]))
+            index += 500
         }
     }
 
