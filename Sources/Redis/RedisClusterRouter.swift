@@ -131,6 +131,11 @@ public final class RedisClusterRouter: Sendable {
         }
     }
 
+    /// Runs `body` on a connection to each primary of the slot map, in map order. Blocks.
+    public func eachPrimary<Result>(_ body: (RedisConnection) throws -> Result) throws -> [(node: RedisConfiguration.Endpoint, result: Result)] {
+        try slotMap.primaries.map { node in (node, try pool(for: node).withConnection(body)) }
+    }
+
     /// The primary owning `slot`, reading the map first when it has none.
     private func owner(ofSlot slot: Int) throws(RedisError) -> RedisConfiguration.Endpoint {
         if let known = state.withLock({ $0.map.owner(ofSlot: slot) }) { return known }

@@ -49,3 +49,19 @@ extension RedisConnectionPool {
         return replies
     }
 }
+
+extension RedisConnectionPool {
+    /// Runs `body` once on a connection to each primary: the one server (or
+    /// Sentinel's primary), or every primary of a Cluster's slot map. Blocks.
+    /// - Returns: Each primary's address with what `body` returned, in slot-map order.
+    public func withEachPrimary<Result>(_ body: (RedisConnection) throws -> Result) throws -> [(node: RedisConfiguration.Endpoint, result: Result)] {
+        guard let router else {
+            let result = try withConnection(body)
+            // Under Sentinel, the primary the connection just went to.
+            let node = configuration.sentinel.flatMap { _ in RedisSentinelLocator.shared(for: configuration).knownPrimary }
+            return [(node ?? configuration.endpoint, result)]
+        }
+        if router.slotMap.coveredSlots == 0 { try router.refresh() }
+        return try router.eachPrimary(body)
+    }
+}

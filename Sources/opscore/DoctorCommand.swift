@@ -20,7 +20,6 @@ struct DoctorCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try global.refuseCluster(for: "doctor")
         let (lifecycle, _) = try global.lifecycle()
         let checks = DeploymentDoctor(store: lifecycle.store).run()
         let format = global.outputFormat

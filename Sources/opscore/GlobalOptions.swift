@@ -85,11 +85,11 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// Exit 64 for a command that does not run on a Redis Cluster yet (it reads the
-    /// 16 streams or scans the keyspace through one connection).
+    /// Exit 64 for a command that has no meaning on a Redis Cluster: layout-1 data
+    /// (which `migrate` moves) could never run on one, its keys spanning slots.
     func refuseCluster(for command: String) throws {
         guard try redisConfiguration().cluster != nil else { return }
-        throw CommandFailure.usage("`\(command)` does not run on a Redis Cluster yet; point --redis-url at a single server or the sentinels")
+        throw CommandFailure.usage("`\(command)` does not run on a Redis Cluster: layout 1 never ran on one; migrate on the single server first, then move the data")
     }
 
     /// The key namespace: 1 to 64 characters of `[A-Za-z0-9_.-]`.

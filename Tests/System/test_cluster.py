@@ -756,3 +756,34 @@ def test_two_consumers_of_one_group_handle_every_event_of_the_16_partitions(modu
     figures.record("cluster consume", handled=len(seen()), retained=len(expected), pending=pending)
     assert seen() == expected
     assert pending == 0
+
+
+# -- doctor ---------------------------------------------------------------------
+
+def test_doctor_on_the_cluster_names_each_partitions_primary_and_checks_every_primary(module_harness, cluster):
+    namespace = "c-doctor"
+    url = cluster.url()
+    result = module_harness.opscore(url, "agent", "register", "d-agent", namespace=namespace)
+    assert result.rc == 0, result.brief()
+    result = module_harness.opscore(url, "doctor", namespace=namespace)
+    checks = {line["check"]: line for line in result.json_lines()}
+    assert result.rc == 0, result.text
+    topology = checks["topology"]
+    assert topology["status"] == "ok", topology
+    for primary in cluster.primaries():
+        assert f"127.0.0.1:{primary.port} with" in topology["detail"]
+    for label in PARTITIONS:
+        owner = cluster.owner_of_slot(cluster.slot_of_partition(label))
+        assert f"{{{label}}} slot {cluster.slot_of_partition(label)} on 127.0.0.1:{owner.port}" in topology["detail"]
+    assert checks["agents"]["status"] == "ok" and "1 agent registered in all 16 partitions" in checks["agents"]["detail"]
+    # One primary evicting is enough to fail, and the line names it.
+    evicting = cluster.primaries()[1]
+    cluster.node_client(evicting).config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        result = module_harness.opscore(url, "doctor", namespace=namespace)
+    finally:
+        cluster.node_client(evicting).config_set("maxmemory-policy", "noeviction")
+    checks = {line["check"]: line for line in result.json_lines()}
+    assert result.rc == 1
+    assert checks["maxmemory_policy"]["status"] == "fail"
+    assert f"127.0.0.1:{evicting.port} fail: maxmemory-policy is allkeys-lru" in checks["maxmemory_policy"]["detail"]

@@ -5,10 +5,13 @@ extension DeploymentDoctor {
     func layoutCheck() -> DoctorCheck {
         let replies: [RedisReply]
         do {
-            replies = try store.pool.withConnection { connection in
-                try connection.pipeline([RedisCommand("HGETALL", keys.meta), RedisCommand("EXISTS", keys.layout1Agents, keys.layout1ByUpdate)])
-            }
-            for reply in replies { _ = try reply.throwingServerError() }
+            let found = try store.pool.pipeline(routing: [
+                (keys.meta, RedisCommand("HGETALL", keys.meta)),
+                (keys.layout1Agents, RedisCommand("EXISTS", keys.layout1Agents)),
+                (keys.layout1ByUpdate, RedisCommand("EXISTS", keys.layout1ByUpdate)),
+            ], readOnly: true)
+            for reply in found { _ = try reply.throwingServerError() }
+            replies = [found[0], .integer((found[1].integer ?? 0) + (found[2].integer ?? 0))]
         } catch {
             return DoctorCheck("layout", .warn, "could not read \(String(decoding: keys.meta, as: UTF8.self)): \(Self.message(error))")
         }
@@ -75,8 +78,9 @@ extension DeploymentDoctor {
 
     /// The oldest `perPartition` entries of each partition's by-update index whose session hash is gone.
     private func orphanIndexEntries(perPartition: Int) throws -> (orphans: [String], sampled: Int) {
-        try store.pool.withConnection { connection in
-            let ranges = try connection.pipeline(KeySpace.partitions.map { RedisCommand("ZRANGE", keys.byUpdate($0), 0, perPartition - 1) }, readOnly: true)
+        do {
+            let pool = store.pool
+            let ranges = try pool.pipeline(routing: KeySpace.partitions.map { (keys.byUpdate($0), RedisCommand("ZRANGE", keys.byUpdate($0), 0, perPartition - 1)) }, readOnly: true)
             var members: [String] = []
             var sessionKeys: [[UInt8]] = []
             for reply in ranges {
@@ -87,7 +91,7 @@ extension DeploymentDoctor {
                     sessionKeys.append(SessionID(text).map(keys.session) ?? [])
                 }
             }
-            let exists = try connection.pipeline(sessionKeys.map { RedisCommand("EXISTS", $0) }, readOnly: true)
+            let exists = try pool.pipeline(routing: sessionKeys.map { ($0, RedisCommand("EXISTS", $0)) }, readOnly: true)
             let orphans = zip(members, exists).filter { $0.1.integer != 1 }.map { OpsCoreError.quoted($0.0) }
             return (orphans, members.count)
         }
@@ -97,12 +101,12 @@ extension DeploymentDoctor {
     /// and have no score in their partition's by-update index.
     private func unindexedLiveSessions(limit: Int) throws -> (unindexed: [String], live: Int, scanned: Int) {
         let pattern = "\(keys.namespace):{?}:session:*"
-        return try store.pool.withConnection { connection in
+        var scanned = 0
+        var ids: [SessionID] = []
+        // SCAN walks one node: on a Cluster, each primary in turn (until the limit).
+        _ = try store.pool.withEachPrimary { connection in
             var cursor = "0"
-            var scanned = 0
-            var live = 0
-            var unindexed: [String] = []
-            repeat {
+            while scanned < limit {
                 let reply = try connection.send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", 500))
                 guard let parts = reply.array, parts.count == 2, let next = parts[0].text else {
                     throw RedisError(.unexpectedReply, "SCAN answered with an unexpected reply")
@@ -110,25 +114,29 @@ extension DeploymentDoctor {
                 cursor = next
                 let found = (parts[1].array ?? []).compactMap(\.bytes).prefix(limit - scanned)
                 scanned += found.count
-                var ids: [SessionID] = []
                 for key in found {
                     let text = String(decoding: key, as: UTF8.self)
                     if let id = text.split(separator: ":").last.flatMap({ SessionID(String($0)) }) { ids.append(id) }
                 }
-                var commands: [RedisCommand] = []
-                for id in ids {
-                    commands.append(RedisCommand("HGET", keys.session(id), SessionHash.status))
-                    commands.append(RedisCommand("ZSCORE", keys.byUpdate(KeySpace.partition(of: id)), id.text))
-                }
-                let replies = try connection.pipeline(commands, readOnly: true)
-                for (index, id) in ids.enumerated() {
-                    let status = replies[2 * index].text
-                    guard status == SessionStatus.active.rawValue || status == SessionStatus.paused.rawValue else { continue }
-                    live += 1
-                    if replies[2 * index + 1].isNull { unindexed.append(id.text) }
-                }
-            } while cursor != "0" && scanned < limit
-            return (unindexed, live, scanned)
+                if cursor == "0" { break }
+            }
         }
+        // Read once the scan has given its connections back (a pool of one would wait on itself).
+        var commands: [(key: [UInt8], command: RedisCommand)] = []
+        for id in ids {
+            commands.append((keys.session(id), RedisCommand("HGET", keys.session(id), SessionHash.status)))
+            let index = keys.byUpdate(KeySpace.partition(of: id))
+            commands.append((index, RedisCommand("ZSCORE", index, id.text)))
+        }
+        let replies = commands.isEmpty ? [] : try store.pool.pipeline(routing: commands, readOnly: true)
+        var live = 0
+        var unindexed: [String] = []
+        for (index, id) in ids.enumerated() {
+            let status = replies[2 * index].text
+            guard status == SessionStatus.active.rawValue || status == SessionStatus.paused.rawValue else { continue }
+            live += 1
+            if replies[2 * index + 1].isNull { unindexed.append(id.text) }
+        }
+        return (unindexed, live, scanned)
     }
 }

@@ -4,14 +4,12 @@ extension DeploymentDoctor {
     /// `streams`, then one `consumer_group` finding per group over the 16 streams.
     func streamChecks() -> [DoctorCheck] {
         do {
-            return try store.pool.withConnection { connection in
-                let meta = try? KeySpaceMeta.decode(connection.send(RedisCommand("HGETALL", keys.meta)))
-                let maxLength = meta?.eventsMaxLength ?? KeySpaceMeta.defaultEventsMaxLength
-                let lengths = try connection.pipeline(KeySpace.partitions.map { RedisCommand("XLEN", keys.eventStream($0)) }, readOnly: true)
-                    .map { try Int($0.throwingServerError().integer ?? 0) }
-                let groups = try consumerGroups(connection)
-                return [streamLengthCheck(lengths, maxLength: maxLength)] + groups.map { groupCheck($0, maxLength: maxLength) }
-            }
+            let pool = store.pool
+            let meta = try? KeySpaceMeta.decode(pool.withConnection(routingKeys: [keys.meta]) { try $0.send(RedisCommand("HGETALL", keys.meta)) })
+            let maxLength = meta?.eventsMaxLength ?? KeySpaceMeta.defaultEventsMaxLength
+            let lengths = try perStream { RedisCommand("XLEN", $0) }.map { try Int($0.throwingServerError().integer ?? 0) }
+            let groups = try consumerGroups()
+            return [streamLengthCheck(lengths, maxLength: maxLength)] + groups.map { groupCheck($0, maxLength: maxLength) }
         } catch {
             return [DoctorCheck("streams", .warn, "could not read the event streams: \(Self.message(error))")]
         }
@@ -42,11 +40,16 @@ extension DeploymentDoctor {
 
     /// `XINFO GROUPS` of every stream, and for each group with pending entries the
     /// oldest one's idle time (`XPENDING … - + 1`), summed per group name.
-    private func consumerGroups(_ connection: RedisConnection) throws -> [GroupSummary] {
-        let infos = try connection.pipeline(KeySpace.partitions.map { RedisCommand("XINFO", "GROUPS", keys.eventStream($0)) }, readOnly: true)
+    /// One command per partition's stream, routed to its primary; replies in partition order.
+    private func perStream(_ command: ([UInt8]) -> RedisCommand) throws -> [RedisReply] {
+        try store.pool.pipeline(routing: keys.eventStreams.map { ($0, command($0)) }, readOnly: true)
+    }
+
+    private func consumerGroups() throws -> [GroupSummary] {
+        let infos = try perStream { RedisCommand("XINFO", "GROUPS", $0) }
         var groups: [String: GroupSummary] = [:]
         var pendingQueries: [(group: String, command: RedisCommand)] = []
-        var consumerQueries: [(group: String, command: RedisCommand)] = []
+        var consumerQueries: [(group: String, stream: [UInt8], command: RedisCommand)] = []
         for (partition, reply) in zip(KeySpace.partitions, infos) {
             // No stream yet: no group either.
             guard case .array(let entries) = reply else { continue }
@@ -62,17 +65,18 @@ extension DeploymentDoctor {
                 if pending > 0 {
                     pendingQueries.append((name, RedisCommand("XPENDING", keys.eventStream(partition), name, "-", "+", 1)))
                 }
-                consumerQueries.append((name, RedisCommand("XINFO", "CONSUMERS", keys.eventStream(partition), name)))
+                consumerQueries.append((name, keys.eventStream(partition), RedisCommand("XINFO", "CONSUMERS", keys.eventStream(partition), name)))
             }
         }
-        let pendingReplies = try connection.pipeline(pendingQueries.map(\.command), readOnly: true)
+        let pendingReplies = try store.pool.pipeline(routing: pendingQueries.map { ($0.command.firstArgument ?? [], $0.command) }, readOnly: true)
         for (query, reply) in zip(pendingQueries, pendingReplies) {
             // [[id, consumer, idle ms, deliveries]]
             guard let first = reply.array?.first?.array, first.count == 4, let idle = first[2].integer else { continue }
             let oldest = max(groups[query.group]?.oldestPendingIdleMilliseconds ?? 0, Int(idle))
             groups[query.group]?.oldestPendingIdleMilliseconds = oldest
         }
-        let consumerReplies = try connection.pipeline(consumerQueries.map(\.command), readOnly: true)
+        // XINFO CONSUMERS names its stream second.
+        let consumerReplies = try store.pool.pipeline(routing: consumerQueries.map { ($0.stream, $0.command) }, readOnly: true)
         for (query, reply) in zip(consumerQueries, consumerReplies) {
             for consumer in reply.array ?? [] {
                 if let name = (consumer.fieldMap ?? [:])["name"]?.text { groups[query.group]?.consumers.insert(name) }

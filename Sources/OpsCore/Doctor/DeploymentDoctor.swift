@@ -27,25 +27,55 @@ public struct DeploymentDoctor: Sendable {
     /// Runs every check, in order. When Redis cannot be reached that is the one,
     /// failed, finding; otherwise a check that cannot run reports why as `warn`.
     public func run() -> [DoctorCheck] {
-        let server: RedisInfo
+        // Each primary (one, unless on a Cluster): its INFO and its persistence settings.
+        let primaries: [(node: RedisConfiguration.Endpoint, result: ServerFacts)]
         do {
-            server = try store.pool.withConnection { try RedisInfo($0, section: "default") }
+            primaries = try store.pool.withEachPrimary { connection in
+                ServerFacts(info: try RedisInfo(connection, section: "default"), settings: Self.persistenceSettings(connection))
+            }
         } catch {
             return [DoctorCheck("redis", .fail, "cannot reach Redis at \(store.pool.configuration): \(Self.message(error))")]
         }
-        var checks = [serverCheck(server), topologyCheck(server), evictionCheck(server), persistenceCheck(server)]
+        var checks = [
+            Self.combined(primaries.map { ($0.node, serverCheck($0.result.info, at: $0.node)) }),
+            topologyCheck(primaries.map(\.node)),
+            Self.combined(primaries.map { ($0.node, evictionCheck($0.result.info)) }),
+            Self.combined(primaries.map { ($0.node, persistenceCheck($0.result)) }),
+        ]
         checks += [layoutCheck(), agentsCheck(), indexCheck()]
         checks += streamChecks()
         checks.append(permissionsCheck())
         return checks
     }
 
-    /// `redis`: version, role and replicas of the server written to.
-    func serverCheck(_ info: RedisInfo) -> DoctorCheck {
+    /// What one primary tells about itself.
+    struct ServerFacts {
+        var info: RedisInfo
+        /// `CONFIG GET save` and `appendfsync`, `nil` each when refused.
+        var settings: (save: String?, fsync: String?)
+    }
+
+    /// One finding per primary as one line: the worst status; the detail once when
+    /// all agree, else each node's.
+    static func combined(_ findings: [(node: RedisConfiguration.Endpoint, check: DoctorCheck)]) -> DoctorCheck {
+        guard var first = findings.first?.check else { return DoctorCheck("redis", .fail, "no primary answered") }
+        guard findings.count > 1 else { return first }
+        first.status = findings.map(\.check.status).max() ?? first.status
+        let details = findings.map(\.check.detail)
+        if Set(details).count > 1 {
+            first.detail = findings.map { "\(RedisConfiguration.hostAndPort($0.node)) \($0.check.status.rawValue): \($0.check.detail)" }.joined(separator: " | ")
+        } else {
+            first.detail = "every primary: " + details[0]
+        }
+        return first
+    }
+
+    /// `redis`: version, role and replicas of a server written to.
+    func serverCheck(_ info: RedisInfo, at node: RedisConfiguration.Endpoint) -> DoctorCheck {
         let version = info["redis_version"] ?? "?"
         let role = info["role"] ?? "?"
         let replicas = info.integer("connected_slaves") ?? 0
-        let base = "Redis \(version) at \(RedisConfiguration.hostAndPort(primaryEndpoint)), role \(role), \(replicas) replica\(replicas == 1 ? "" : "s") connected"
+        let base = "Redis \(version) at \(RedisConfiguration.hostAndPort(node)), role \(role), \(replicas) replica\(replicas == 1 ? "" : "s") connected"
         guard role == "master" else {
             return DoctorCheck("redis", .fail, base + "; writes need the primary: point --redis-url at it, or use redis-sentinel://")
         }
@@ -55,16 +85,10 @@ public struct DeploymentDoctor: Sendable {
         return DoctorCheck("redis", .ok, base)
     }
 
-    /// Where the pool's connections go: the configured server or the sentinels' primary.
-    private var primaryEndpoint: RedisConfiguration.Endpoint {
+    /// `topology`: a single server, what the sentinels see, or the Cluster's primaries and partitions.
+    func topologyCheck(_ primaries: [RedisConfiguration.Endpoint]) -> DoctorCheck {
         let configuration = store.pool.configuration
-        guard configuration.sentinel != nil else { return configuration.endpoint }
-        return RedisSentinelLocator.shared(for: configuration).knownPrimary ?? configuration.endpoint
-    }
-
-    /// `topology`: a single server, or what the sentinels see.
-    func topologyCheck(_ info: RedisInfo) -> DoctorCheck {
-        let configuration = store.pool.configuration
+        if let router = store.pool.router { return clusterCheck(router) }
         guard let sentinel = configuration.sentinel else {
             return DoctorCheck("topology", .ok, "single server (no failover: if it dies, every host stops until it is back)")
         }
@@ -108,14 +132,16 @@ public struct DeploymentDoctor: Sendable {
         return DoctorCheck("maxmemory_policy", .ok, "noeviction: when memory runs out, writes fail with an error instead of deleting data" + (limit > 0 ? " (maxmemory \(limit) bytes)" : ""))
     }
 
+    /// `CONFIG GET save` and `appendfsync` on one connection; `nil` each when refused.
+    static func persistenceSettings(_ connection: RedisConnection) -> (save: String?, fsync: String?) {
+        let replies = try? connection.pipeline([RedisCommand("CONFIG", "GET", "save"), RedisCommand("CONFIG", "GET", "appendfsync")], readOnly: true)
+        return (replies.flatMap { configValue($0[0]) }, replies.flatMap { configValue($0[1]) })
+    }
+
     /// `persistence`: whether an acknowledged write survives a restart of Redis.
-    func persistenceCheck(_ info: RedisInfo) -> DoctorCheck {
-        let aof = info["aof_enabled"] == "1"
-        let settings = try? store.pool.withConnection { connection in
-            try connection.pipeline([RedisCommand("CONFIG", "GET", "save"), RedisCommand("CONFIG", "GET", "appendfsync")], readOnly: true)
-        }
-        let save = settings.flatMap { Self.configValue($0[0]) }
-        let fsync = settings.flatMap { Self.configValue($0[1]) }
+    func persistenceCheck(_ facts: ServerFacts) -> DoctorCheck {
+        let aof = facts.info["aof_enabled"] == "1"
+        let (save, fsync) = facts.settings
         if aof {
             switch fsync {
             case "always":
