@@ -39,7 +39,9 @@ OPSCORE_BIN="$PWD/.build/debug/opscore" python3 -m pytest -c Tests/System/pytest
 step "libFuzzer targets: JSON + merge patch, worker request lines, session hashes (FUZZ_SECONDS each)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh || status=1
 
-step "bench smoke run (checks it works and verifies the hot session; no speed assertion)"
+step "bench smoke runs: single server, Sentinel (with a failover), Cluster (with a resharding); no speed assertion"
 scripts/bench-smoke.sh .build/debug/opscore || status=1
+scripts/bench-sentinel.sh .build/debug/opscore --duration 0.2 --format json > /dev/null || status=1
+scripts/bench-cluster.sh .build/debug/opscore 0.2 || status=1
 
 exit $status
