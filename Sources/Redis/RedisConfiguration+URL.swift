@@ -14,13 +14,7 @@ extension RedisConfiguration {
         self.init()
         let query: [(String, String)]
         if url.hasPrefix("redis://") {
-            var rest = Substring(url.dropFirst("redis://".count))
-            // The user info ends at the last `@`: a password may hold `?` or `:`, and
-            // nothing of it may ever be read as a host, port or parameter.
-            if let at = rest.lastIndex(of: "@") {
-                try parseCredentials(rest[..<at])
-                rest = rest[rest.index(after: at)...]
-            }
+            let rest = try takeCredentials(Substring(url.dropFirst("redis://".count)))
             guard !rest.contains("#") else {
                 throw RedisError(.invalidConfiguration, "a redis:// URL has no '#' part")
             }
@@ -92,11 +86,7 @@ extension RedisConfiguration {
     /// Reads what follows `redis-sentinel://`: credentials, the sentinels, the
     /// database, the query and the master name after `#`. Returns the query.
     private mutating func parseSentinel(_ text: Substring) throws(RedisError) -> [(String, String)] {
-        var rest = text
-        if let at = rest.lastIndex(of: "@") {
-            try parseCredentials(rest[..<at])
-            rest = rest[rest.index(after: at)...]
-        }
+        let rest = try takeCredentials(text)
         guard let hash = rest.firstIndex(of: "#") else {
             throw RedisError(.invalidConfiguration, "a redis-sentinel:// URL needs the master name after '#': redis-sentinel://host:26379#mymaster")
         }
@@ -109,13 +99,7 @@ extension RedisConfiguration {
             try parseDatabase(hosts[hosts.index(after: slash)...])
             hosts = hosts[..<slash]
         }
-        var sentinels: [Endpoint] = []
-        for host in hosts.split(separator: ",", omittingEmptySubsequences: false) {
-            guard !host.isEmpty else {
-                throw RedisError(.invalidConfiguration, "a redis-sentinel:// URL has an empty sentinel address")
-            }
-            sentinels.append(try Self.parseHostAndPort(host, defaultPort: RedisSentinelSettings.defaultPort))
-        }
+        let sentinels = try Self.parseHostList(hosts, defaultPort: RedisSentinelSettings.defaultPort, scheme: "redis-sentinel")
         sentinel = RedisSentinelSettings(sentinels: sentinels, masterName: masterName)
         return pairs
     }
@@ -123,11 +107,7 @@ extension RedisConfiguration {
     /// Reads what follows `redis-cluster://`: credentials, the seed nodes and the
     /// query. A cluster has only database 0. Returns the query.
     private mutating func parseCluster(_ text: Substring) throws(RedisError) -> [(String, String)] {
-        var rest = text
-        if let at = rest.lastIndex(of: "@") {
-            try parseCredentials(rest[..<at])
-            rest = rest[rest.index(after: at)...]
-        }
+        let rest = try takeCredentials(text)
         guard !rest.contains("#") else {
             throw RedisError(.invalidConfiguration, "a redis-cluster:// URL has no '#' part")
         }
@@ -140,15 +120,29 @@ extension RedisConfiguration {
             }
             hosts = hosts[..<slash]
         }
-        var seeds: [Endpoint] = []
+        cluster = RedisClusterSettings(seeds: try Self.parseHostList(hosts, defaultPort: 6379, scheme: "redis-cluster"))
+        return pairs
+    }
+
+    /// Reads the user info, which ends at the last `@` (a password may hold `?`, `:`
+    /// or `,`, and nothing of it may ever be read as a host, port or parameter), and
+    /// returns what follows it.
+    private mutating func takeCredentials(_ text: Substring) throws(RedisError) -> Substring {
+        guard let at = text.lastIndex(of: "@") else { return text }
+        try parseCredentials(text[..<at])
+        return text[text.index(after: at)...]
+    }
+
+    /// `host[:port],host[:port]…`; an empty address is refused.
+    private static func parseHostList(_ hosts: Substring, defaultPort: Int, scheme: String) throws(RedisError) -> [Endpoint] {
+        var endpoints: [Endpoint] = []
         for host in hosts.split(separator: ",", omittingEmptySubsequences: false) {
             guard !host.isEmpty else {
-                throw RedisError(.invalidConfiguration, "a redis-cluster:// URL has an empty node address")
+                throw RedisError(.invalidConfiguration, "a \(scheme):// URL has an empty address")
             }
-            seeds.append(try Self.parseHostAndPort(host, defaultPort: 6379))
+            endpoints.append(try parseHostAndPort(host, defaultPort: defaultPort))
         }
-        cluster = RedisClusterSettings(seeds: seeds)
-        return pairs
+        return endpoints
     }
 
     private mutating func parseDatabase(_ text: Substring) throws(RedisError) {

@@ -676,6 +676,23 @@ def test_failover_one_shot_commands_afterwards_read_the_promoted_replica(failove
 
 # -- watch ----------------------------------------------------------------------
 
+def update_every_session(worker, ids, steps, prefix, before_step=None):
+    """`steps` rounds of one ok update per session through the worker (running
+    `before_step[step]()` first where given), then the worker's end of input."""
+    for step in range(steps):
+        (before_step or {}).get(step, lambda: None)()
+        for index, sid in enumerate(ids):
+            reply = worker.call({"id": f"{prefix}-{step}-{index}", "op": "update", "session_id": sid, "metadata": {"step": step}})
+            assert reply_code(reply) == "ok", reply
+    assert worker.finish() == 0
+
+
+def retained_versions(cluster, namespace, ids):
+    """(session_id, version) of every event the 16 streams hold for these sessions."""
+    retained = stream_events(cluster.client(), namespace, ids)
+    return {(event["session_id"], event["version"]) for label in PARTITIONS for _, event in retained[label]}
+
+
 def test_watch_prints_every_event_of_the_16_partitions_exactly_once_across_a_slot_move(module_harness, cluster, figures):
     namespace = "c-watch"
     url = cluster.url()
@@ -684,19 +701,14 @@ def test_watch_prints_every_event_of_the_16_partitions_exactly_once_across_a_slo
     worker = module_harness.start_worker(url, "cluster-watch-worker", namespace=namespace)
     ids = start_sessions_in(worker, "w-agent", PARTITIONS, "cw")
     moved_label = ids[5][0]
-    for step in range(6):
-        if step == 3:
-            # One partition's slot moves to another primary while the watch reads it.
-            slot = cluster.slot_of_partition(moved_label)
-            owner = cluster.owner_of_slot(slot)
-            target = next(node for node in cluster.primaries() if node.port != owner.port)
-            cluster.move_slot(slot, target)
-        for index, sid in enumerate(ids):
-            reply = worker.call({"id": f"cw-{step}-{index}", "op": "update", "session_id": sid, "metadata": {"step": step}})
-            assert reply_code(reply) == "ok", reply
-    assert worker.finish() == 0
-    retained = stream_events(cluster.client(), namespace, ids)
-    expected = {(event["session_id"], event["version"]) for label in PARTITIONS for _, event in retained[label]}
+    def move_one_partition():
+        # One partition's slot moves to another primary while the watch reads it.
+        slot = cluster.slot_of_partition(moved_label)
+        owner = cluster.owner_of_slot(slot)
+        cluster.move_slot(slot, next(node for node in cluster.primaries() if node.port != owner.port))
+
+    update_every_session(worker, ids, steps=6, prefix="cw", before_step={3: move_one_partition})
+    expected = retained_versions(cluster, namespace, ids)
     assert len(expected) == 16 * 7      # a start and 6 updates per session
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -731,13 +743,8 @@ def test_two_consumers_of_one_group_handle_every_event_of_the_16_partitions(modu
             "consume", "--group", "cluster-group", "--consumer", name, "--from", "beginning", "--exec", command]
         with open(module_harness.directory / f"cluster-{name}.err", "wb") as err:
             consumers.append(module_harness.children.spawn(argv, stdout=subprocess.DEVNULL, stderr=err))
-    for step in range(4):
-        for index, sid in enumerate(ids):
-            reply = worker.call({"id": f"ck-{step}-{index}", "op": "update", "session_id": sid, "metadata": {"step": step}})
-            assert reply_code(reply) == "ok", reply
-    assert worker.finish() == 0
-    retained = stream_events(cluster.client(), namespace, ids)
-    expected = {(event["session_id"], event["version"]) for label in PARTITIONS for _, event in retained[label]}
+    update_every_session(worker, ids, steps=4, prefix="ck")
+    expected = retained_versions(cluster, namespace, ids)
     assert len(expected) == 16 * 5
 
     def seen():
