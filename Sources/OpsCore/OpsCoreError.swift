@@ -111,9 +111,11 @@ public enum OpsCoreError: Error, Sendable, Hashable, CustomStringConvertible {
 extension RedisConnectionPool {
     /// ``withConnection(_:)`` with its errors mapped to ``OpsCoreError``.
     @discardableResult
-    func withOpsConnection<Result>(routingKeys keys: [[UInt8]] = [], _ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
+    func withOpsConnection<Result>(routingKey key: [UInt8]? = nil, _ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
         do {
-            return try keys.isEmpty ? withConnection(body) : withConnection(routingKeys: keys, body)
+            // Only a Cluster routes: elsewhere no key array is built.
+            guard let key, router != nil else { return try withConnection(body) }
+            return try withConnection(routingKeys: [key], body)
         } catch {
             throw OpsCoreError(mapping: error)
         }

@@ -1,4 +1,5 @@
 import CoreMetrics
+import Synchronization
 
 /// The metrics OpsCore reports through swift-metrics. Nothing is recorded until a
 /// program bootstraps a backend (`opscore worker --metrics-port` bootstraps
@@ -25,9 +26,26 @@ public enum OpsCoreMetrics {
     /// One worker request: `opscore_requests_total{op,outcome}` (outcome `ok` or the
     /// error code) and `opscore_request_duration_seconds{op}`.
     static func request(operation: String, outcome: String, duration: Duration) {
-        Counter(label: requests, dimensions: [("op", operation), ("outcome", outcome)]).increment()
-        Timer(label: requestDuration, dimensions: [("op", operation)]).recordNanoseconds(duration.wholeNanoseconds)
+        let (counter, timer) = requestMetrics.withLock { made -> (Counter, Timer) in
+            let counter = made.counters["\(operation) \(outcome)"] ?? {
+                let fresh = Counter(label: requests, dimensions: [("op", operation), ("outcome", outcome)])
+                made.counters["\(operation) \(outcome)"] = fresh
+                return fresh
+            }()
+            let timer = made.timers[operation] ?? {
+                let fresh = Timer(label: requestDuration, dimensions: [("op", operation)])
+                made.timers[operation] = fresh
+                return fresh
+            }()
+            return (counter, timer)
+        }
+        counter.increment()
+        timer.recordNanoseconds(duration.wholeNanoseconds)
     }
+
+    /// The request metrics made so far, so that a request does not make its handlers
+    /// anew (made on first use: after the backend was bootstrapped).
+    private static let requestMetrics = Mutex<(counters: [String: Counter], timers: [String: Timer])>(([:], [:]))
 
     /// Attempts aborted by a concurrent write (each is retried unless it was the last).
     static func recordWatchAborts(_ count: Int) {

@@ -53,8 +53,9 @@ public final class RedisClusterRouter: Sendable {
         var lastError = RedisError(.connectionFailed, "no cluster node configured")
         for node in known + configuration.cluster!.seeds.filter({ !known.contains($0) }) {
             do throws(RedisError) {
-                let connection = try RedisConnection(configuration: nodeConfiguration(node))
-                var map = try RedisClusterSlotMap(clusterSlots: connection.send(RedisCommand("CLUSTER", "SLOTS")))
+                // Through the node's pool: a resharding's many MOVED replies reuse its connections.
+                let reply = try RedisError.rethrowing { try pool(for: node).withConnection { try $0.send(RedisCommand("CLUSTER", "SLOTS")) } }
+                var map = try RedisClusterSlotMap(clusterSlots: reply)
                 if case .tcp(let host, _) = node { map = map.replacingEmptyHosts(with: host) }
                 guard map.coveredSlots == RedisHashSlot.count else {
                     lastError = RedisError(.connectionFailed, "cluster node \(RedisConfiguration.hostAndPort(node)) serves \(map.coveredSlots) of \(RedisHashSlot.count) slots")
@@ -118,10 +119,9 @@ public final class RedisClusterRouter: Sendable {
                 }
                 if let redisError = error as? RedisError, redisError.isConnectionError {
                     // The node may have failed over: read the map again (from any other node),
-                    // and run the work again when nothing of it can have been applied (a refused
-                    // connect sent nothing).
+                    // and run the work again when nothing of it can have been applied.
                     try? refresh()
-                    if redisError.isSafeToRetry || redisError.kind == .connectionFailed {
+                    if redisError.isSafeToRetry {
                         pause(attempt)
                         continue
                     }

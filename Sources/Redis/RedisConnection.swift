@@ -24,14 +24,24 @@ public final class RedisConnection {
     /// - Parameter configuration: Where and how to connect.
     /// - Throws: ``RedisError``: `connectionFailed`, `timeout`, `authenticationFailed`, `serverError`.
     public init(configuration: RedisConfiguration) throws(RedisError) {
+        do {
+            (context, topology) = try Self.connect(configuration)
+        } catch {
+            // A server that refused the connection was sent nothing: the work may go elsewhere.
+            var failure = error
+            if failure.kind == .connectionFailed { failure.isSafeToRetry = true }
+            throw failure
+        }
         self.configuration = configuration
+    }
+
+    /// Opens the context, at the configured address or at the sentinels' primary.
+    private static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> (HiredisContext, (locator: RedisSentinelLocator, generation: Int)?) {
         guard configuration.cluster == nil else {
             throw RedisError(.invalidConfiguration, "a Redis Cluster is reached through RedisConnectionPool, which sends each command to the node owning its keys")
         }
         guard configuration.sentinel != nil else {
-            context = try Self.open(configuration, confirmingPrimary: false)
-            topology = nil
-            return
+            return (try open(configuration, confirmingPrimary: false), nil)
         }
         let locator = RedisSentinelLocator.shared(for: configuration)
         var attempt = 0
@@ -42,9 +52,7 @@ public final class RedisConnection {
             direct.sentinel = nil
             direct.endpoint = endpoint
             do {
-                context = try Self.open(direct, confirmingPrimary: true)
-                topology = (locator, generation)
-                return
+                return (try open(direct, confirmingPrimary: true), (locator, generation))
             } catch where error.kind != .authenticationFailed && error.kind != .permissionDenied {
                 locator.invalidate(generation: generation)
                 if attempt >= 2 { throw error }

@@ -110,3 +110,17 @@ extension RedisError {
         return result + "'"
     }
 }
+
+extension RedisError {
+    /// Runs `body` (a pool call, whose closures may throw anything) and rethrows its
+    /// ``RedisError`` as it is; any other error becomes an `unexpectedReply`.
+    public static func rethrowing<Result>(_ body: () throws -> Result) throws(RedisError) -> Result {
+        do {
+            return try body()
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(.unexpectedReply, "\(error)")
+        }
+    }
+}

@@ -150,14 +150,10 @@ public final class ConsumerGroup {
         let stream = keys.eventStream(entry.partition)
         do throws(RedisError) {
             try withLink { link throws(RedisError) in
-                do {
+                try RedisError.rethrowing {
                     try link.withConnection(routingKey: stream) { connection in
                         _ = try connection.transaction(watching: [], reading: []) { _ in .commit(commands) { _ in () } }
                     }
-                } catch let error as RedisError {
-                    throw error
-                } catch {
-                    throw RedisError(.unexpectedReply, "\(error)")
                 }
             }
         } catch {

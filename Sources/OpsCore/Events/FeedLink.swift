@@ -36,7 +36,7 @@ enum FeedLink {
         case .connection(let connection):
             return try connection.send(command)
         case .cluster(let pool):
-            return try Self.redisErrors { try pool.withConnection { try $0.send(command) } }
+            return try RedisError.rethrowing { try pool.withConnection { try $0.send(command) } }
         }
     }
 
@@ -46,7 +46,7 @@ enum FeedLink {
         case .connection(let connection):
             return try connection.pipeline(commands.map(\.command), readOnly: true)
         case .cluster(let pool):
-            return try Self.redisErrors { try pool.pipeline(routing: commands, readOnly: true) }
+            return try RedisError.rethrowing { try pool.pipeline(routing: commands, readOnly: true) }
         }
     }
 
@@ -87,17 +87,6 @@ enum FeedLink {
         switch self {
         case .connection(let connection): return try body(connection)
         case .cluster(let pool): return try pool.withConnection(routingKeys: [key], body)
-        }
-    }
-
-    /// Runs a pool call, keeping its ``RedisError`` (anything else becomes an unexpected reply).
-    private static func redisErrors<Result>(_ body: () throws -> Result) throws(RedisError) -> Result {
-        do {
-            return try body()
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw RedisError(.unexpectedReply, "\(error)")
         }
     }
 }

@@ -93,7 +93,7 @@ final class KeySpaceMetaCheck: Sendable {
     /// - Throws: ``OpsCoreError/layoutMismatch(_:)`` (nothing is written then), `redis`.
     func create(_ keys: KeySpace, pool: RedisConnectionPool, eventsMaxLength: Int) throws(OpsCoreError) -> KeySpaceMeta {
         _ = try meta(keys, pool: pool)  // refuses layout 1 or another layout before writing
-        let written = try pool.withOpsConnection(routingKeys: [keys.meta]) { connection in
+        let written = try pool.withOpsConnection(routingKey: keys.meta) { connection in
             try connection.pipeline([
                 RedisCommand("HSETNX", keys.meta, "layout", KeySpaceMeta.currentLayout),
                 RedisCommand("HSETNX", keys.meta, "partitions", KeySpace.partitionCount),

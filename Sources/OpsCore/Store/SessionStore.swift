@@ -288,7 +288,7 @@ public final class SessionStore: Sendable {
     /// Runs plain commands on one pooled connection, mapping errors.
     @discardableResult
     func run<Result>(routingKey key: [UInt8]? = nil, _ body: (RedisConnection) throws -> Result) throws(OpsCoreError) -> Result {
-        try pool.withOpsConnection(routingKeys: key.map { [$0] } ?? [], body)
+        try pool.withOpsConnection(routingKey: key, body)
     }
 
     /// Reads a `TIME` reply as a timestamp.
