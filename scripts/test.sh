@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every OpsCore test: unit and integration tests against real redis-server
-# processes the tests start themselves, the CLI end-to-end tests, the Redis client
+# processes the tests start themselves, the CLI end-to-end tests (then both again on
+# a Redis Cluster), the Redis client
 # under the address sanitizer (leaks included), the system tests on pytest and
 # redis-py (durability, restart, stall, least privilege, hostile input, soak,
 # worker stop, and the multi-host test in network namespaces, which needs root),
@@ -22,6 +23,9 @@ rm -f .build-warnings.log
 
 step "tests (Swift Testing, real redis-server)"
 swift test --skip-build || status=1
+
+step "the session, event and CLI tests again, on a 3-primary Redis Cluster the tests start"
+OPSCORE_TEST_TOPOLOGY=cluster swift test --skip-build --filter 'OpsCoreTests\.|OpsCoreCLITests\.' || status=1
 
 step "Redis client and JSON tests under the address sanitizer (leaks included)"
 # (ld.gold's "Cannot export local symbol '__asan_…'" lines come from the sanitizer runtime itself.)

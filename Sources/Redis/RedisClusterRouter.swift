@@ -64,9 +64,9 @@ public final class RedisClusterRouter: Sendable {
                 state.withLock { $0.map = map }
                 return
             } catch {
-                lastError = error.kind == .authenticationFailed ? error
-                    : RedisError(error.kind == .timeout ? .timeout : .connectionFailed, "cluster node \(RedisConfiguration.hostAndPort(node)): \(error.message)")
-                if error.kind == .authenticationFailed { throw error }
+                // Credentials and ACLs are the same on every node: asking another would not help.
+                if error.kind == .authenticationFailed || error.kind == .permissionDenied { throw error }
+                lastError = RedisError(error.kind == .timeout ? .timeout : .connectionFailed, "cluster node \(RedisConfiguration.hostAndPort(node)): \(error.message)")
             }
         }
         throw lastError

@@ -67,7 +67,7 @@ public final class RedisSubscriber: @unchecked Sendable {
         var failures = 0
         while !stopped {
             do {
-                let context = try HiredisContext(configuration: RedisSentinelLocator.resolved(configuration))
+                let context = try HiredisContext(configuration: subscriptionAddress(afterFailures: failures))
                 try subscribe(on: context)
                 continuation.yield(.subscribed(afterReconnect: hadConnection))
                 hadConnection = true
@@ -83,6 +83,19 @@ public final class RedisSubscriber: @unchecked Sendable {
             }
         }
         continuation.finish()
+    }
+
+    /// Where to subscribe: the primary the sentinels name, one Cluster node (every
+    /// node hears every `PUBLISH`; each failure moves on to the next seed), or the
+    /// configured server.
+    private func subscriptionAddress(afterFailures failures: Int) throws(RedisError) -> RedisConfiguration {
+        guard let cluster = configuration.cluster, !cluster.seeds.isEmpty else {
+            return try RedisSentinelLocator.resolved(configuration)
+        }
+        var direct = configuration
+        direct.cluster = nil
+        direct.endpoint = cluster.seeds[failures % cluster.seeds.count]
+        return direct
     }
 
     private func subscribe(on context: HiredisContext) throws(RedisError) {

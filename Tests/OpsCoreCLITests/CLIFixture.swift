@@ -16,10 +16,7 @@ struct CLIFixture: Sendable {
     static func make(_ name: String) async throws -> CLIFixture {
         try await onOwnThread {
             let server = try withRetries { try RedisTestServer.shared() }
-            let external = ProcessInfo.processInfo.environment["OPSCORE_TEST_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
-            return CLIFixture(
-                server: server, namespace: RedisTestServer.uniquePrefix(name),
-                redisURL: external ?? "redis://127.0.0.1:\(server.port)/0")
+            return CLIFixture(server: server, namespace: RedisTestServer.uniquePrefix(name), redisURL: server.url)
         }
     }
 
@@ -53,7 +50,7 @@ struct CLIFixture: Sendable {
     /// Runs blocking Redis reads on a thread of its own with a fresh connection.
     func redis<Value: Sendable>(_ body: @escaping @Sendable (RedisProbe) throws -> Value) async throws -> Value {
         let server = server
-        return try await onOwnThread { try body(try RedisProbe(server.connect())) }
+        return try await onOwnThread { try body(try RedisProbe(server)) }
     }
 
     /// The partition label of a session id: its first hex digit.
@@ -132,12 +129,13 @@ struct JSONObject: Sendable, CustomStringConvertible {
     var description: String { JSONValue.object(fields).jsonString }
 }
 
-/// A plain blocking connection for reading state back. Use on one thread.
+/// A plain blocking client for reading state back (routed by key on a Cluster).
+/// Use on one thread.
 final class RedisProbe {
-    let connection: RedisConnection
+    let connection: RedisTestClient
 
-    init(_ connection: RedisConnection) {
-        self.connection = connection
+    init(_ server: RedisTestServer) throws {
+        connection = try RedisTestClient(configuration: server.configuration)
     }
 
     @discardableResult

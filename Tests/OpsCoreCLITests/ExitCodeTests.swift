@@ -172,7 +172,7 @@ struct RefusedCommand: Sendable, CustomTestStringConvertible {
         defer { server.stop() }
         let namespace = RedisTestServer.uniquePrefix("auth")
         let wrong = "wr0ng-\(UUID().uuidString.prefix(8))"
-        let before = try await onOwnThread { try RedisProbe(server.connect()).dump(pattern: "*") }
+        let before = try await onOwnThread { try RedisProbe(server).dump(pattern: "*") }
 
         let urls = [
             "redis://:\(wrong)@127.0.0.1:\(server.port)/0",
@@ -195,7 +195,7 @@ struct RefusedCommand: Sendable, CustomTestStringConvertible {
         #expect(fromEnvironment.exitCode == 77)
         #expect(!fromEnvironment.stderr.contains(wrong))
 
-        let after = try await onOwnThread { try RedisProbe(server.connect()).dump(pattern: "*") }
+        let after = try await onOwnThread { try RedisProbe(server).dump(pattern: "*") }
         #expect(after == before)
 
         // The right password works.

@@ -94,7 +94,7 @@ import Testing
             #expect(result.exitCode == 0, "\(url): \(result)")
         }
         let members = try await onOwnThread {
-            let redis = try RedisProbe(server.connect())
+            let redis = try RedisProbe(server)
             return try [0, 2, 3].map { database in
                 try redis.send("SELECT", database)
                 return try redis.smembers("\(namespace):{0}:agents")

@@ -75,12 +75,13 @@ struct SessionSnapshot: Hashable, Sendable {
     var byUpdateScore: Int64?
 }
 
-/// A plain connection used to inspect and prepare Redis state. Blocking; use on one thread.
+/// A plain client used to inspect and prepare Redis state (routed by key on a
+/// Cluster). Blocking; use on one thread.
 final class RawRedis {
-    let connection: RedisConnection
+    let connection: RedisTestClient
 
     init(_ server: RedisTestServer) throws {
-        connection = try server.connect()
+        connection = try RedisTestClient(configuration: server.configuration)
     }
 
     @discardableResult

@@ -180,9 +180,7 @@ import Testing
 
     /// What the child process needs to reach the session.
     struct ChildTarget: Sendable, Codable {
-        var host: String
-        var port: Int
-        var password: String?
+        var url: String
         var namespace: String
         var id: SessionID
         var call: VersionLimitCall
@@ -199,14 +197,11 @@ import Testing
             try Self.writeRawSession(raw, fixture: fixture, id: id, overriding: ["version": "\(Int64.max)"])
             return try raw.snapshot(id, agent: fixture.agent, keys: fixture.keys)
         }
-        guard case .tcp(let host, let port) = fixture.server.configuration.endpoint else { return }
-        let target = ChildTarget(
-            host: host, port: port, password: fixture.server.configuration.password,
-            namespace: fixture.namespace, id: id, call: call)
+        let target = ChildTarget(url: fixture.server.url, namespace: fixture.namespace, id: id, call: call)
         // A trap would end the test process, so the call runs in a child process.
         await #expect(processExitsWith: .success) { [target = target as ChildTarget] in
             let refused = try await onOwnThread { () -> Bool in
-                let configuration = RedisConfiguration(endpoint: .tcp(host: target.host, port: target.port), password: target.password)
+                let configuration = try RedisConfiguration(url: target.url)
                 let lifecycle = try SessionLifecycle(pool: RedisConnectionPool(configuration: configuration, size: 1), namespace: target.namespace)
                 let id = target.id
                 switch target.call {

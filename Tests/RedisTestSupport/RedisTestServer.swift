@@ -87,13 +87,28 @@ public final class RedisTestServer: @unchecked Sendable {
     }
 
     /// A server shared by many tests: the one named by `OPSCORE_TEST_REDIS_URL`,
-    /// or one started once for the whole test process. Tests sharing it must use
+    /// a Redis Cluster started once when `OPSCORE_TEST_TOPOLOGY` is `cluster`, or
+    /// one server started once for the whole test process. Tests sharing it must use
     /// their own key prefix (see ``uniquePrefix(_:)``).
+    ///
+    /// On a Cluster, ``configuration`` is a `redis-cluster://` one with every node as
+    /// a seed, ``port`` is the first node's, and raw reads go through
+    /// ``RedisTestClient``, which sends each command to the node owning its key.
     public static func shared() throws -> RedisTestServer {
         try sharedLock.withLock {
             if let existing = sharedServer { return existing }
             let server: RedisTestServer
-            if let url = ProcessInfo.processInfo.environment["OPSCORE_TEST_REDIS_URL"], !url.isEmpty {
+            if isClusterRun {
+                let cluster = try RedisTestCluster.start()
+                server = RedisTestServer(
+                    port: cluster.nodes[0].port, directory: cluster.nodes[0].directory, options: Options(),
+                    configuration: cluster.configuration, external: true)
+                sharedCluster = cluster
+                sharedClusterPIDs = cluster.pids
+                atexit {
+                    for pid in RedisTestServer.sharedClusterPIDs { _ = sendSignal(SIGKILL, to: pid) }
+                }
+            } else if let url = ProcessInfo.processInfo.environment["OPSCORE_TEST_REDIS_URL"], !url.isEmpty {
                 let configuration = try RedisConfiguration(url: url)
                 var port = 6379
                 if case .tcp(_, let p) = configuration.endpoint { port = p }
@@ -113,7 +128,22 @@ public final class RedisTestServer: @unchecked Sendable {
         }
     }
 
+    /// Whether this test process shares a Redis Cluster (`OPSCORE_TEST_TOPOLOGY=cluster`)
+    /// instead of a single server.
+    public static var isClusterRun: Bool { ProcessInfo.processInfo.environment["OPSCORE_TEST_TOPOLOGY"] == "cluster" }
+
+    /// Whether ``configuration`` reaches a Redis Cluster.
+    public var isCluster: Bool { configuration.cluster != nil }
+
+    /// The URL `opscore --redis-url` takes to reach this server (or Cluster).
+    public var url: String { configuration.url(redactingPassword: false) }
+
+    /// The server process's id while it runs.
+    public var pid: pid_t? { lock.withLock { process?.pid } }
+
     nonisolated(unsafe) private static var sharedServer: RedisTestServer?
+    nonisolated(unsafe) private static var sharedCluster: RedisTestCluster?
+    nonisolated(unsafe) private static var sharedClusterPIDs: [pid_t] = []
     nonisolated(unsafe) private static var sharedPID: pid_t = 0
     private static let sharedLock = NSLock()
 

@@ -794,3 +794,24 @@ def test_doctor_on_the_cluster_names_each_partitions_primary_and_checks_every_pr
     assert result.rc == 1
     assert checks["maxmemory_policy"]["status"] == "fail"
     assert f"127.0.0.1:{evicting.port} fail: maxmemory-policy is allkeys-lru" in checks["maxmemory_policy"]["detail"]
+
+
+# -- refusals -------------------------------------------------------------------
+
+def test_a_user_refused_cluster_slots_exits_77_and_writes_nothing(module_harness, cluster):
+    """The slot map cannot be read: permission denied (77), not an outage (69)."""
+    namespace, user, secret = "c-noperm", "no-slots", "pw-no-slots"
+    for node in cluster.nodes:
+        cluster.node_client(node).acl_setuser(user, enabled=True, passwords=[f"+{secret}"], keys=["*"],
+                                              channels=["*"], commands=["+@all", "-cluster"])
+    try:
+        result = module_harness.opscore(cluster.url(user=user, password=secret), "agent", "register", "a",
+                                        namespace=namespace)
+    finally:
+        for node in cluster.nodes:
+            cluster.node_client(node).acl_deluser(user)
+    assert result.rc == 77, result.brief()
+    assert result.out == b"" and len(result.error_text.splitlines()) == 1, result.brief()
+    assert "permission" in result.error_text.lower(), result.error_text
+    assert secret not in result.error_text
+    assert not any(cluster.node_client(node).keys(f"{namespace}:*") for node in cluster.primaries())
