@@ -54,32 +54,73 @@ final class HiredisContext {
     private static let ignoreSIGPIPEOnce: Void = CHiredis_ignoreSIGPIPE()
 
     /// The sticky error of this context, or `nil` while it is healthy.
-    var failure: RedisError? { currentError(connecting: false) }
+    var failure: RedisError? { readFailure ?? currentError(connecting: false) }
 
     /// The socket, for `poll`.
     var fileDescriptor: Int32 { CHiredis_contextFD(context) }
 
-    /// Queues a command in the output buffer; nothing is sent yet.
-    func append(_ command: RedisCommand) throws(RedisError) {
-        let status = Self.withArgv(command) { count, argv, lengths in
-            redisAppendCommandArgv(context, count, argv, lengths)
+    /// Queues commands in the output buffer, encoded as RESP by the caller's side
+    /// (``RedisCommand/appendRESP(to:)``, every argument with its length): one
+    /// `redisAppendFormattedCommand` for the whole pipeline, nothing sent yet.
+    func append(_ commands: [RedisCommand]) throws(RedisError) {
+        guard !commands.isEmpty else { return }
+        output.removeAll(keepingCapacity: output.capacity <= Self.keptOutputCapacity)
+        for command in commands { command.appendRESP(to: &output) }
+        let status = output.withUnsafeBufferPointer { bytes in
+            bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                redisAppendFormattedCommand(context, $0, bytes.count)
+            }
         }
         if status != REDIS_OK {
-            throw currentError(connecting: false) ?? RedisError(.ioFailure, "could not queue \(command.name)")
+            throw currentError(connecting: false) ?? RedisError(.ioFailure, "could not queue \(commands.first?.name ?? "nothing")")
         }
     }
 
+    /// Queues one command (see ``append(_:)-([RedisCommand])``).
+    func append(_ command: RedisCommand) throws(RedisError) {
+        try append([command])
+    }
+
+    /// hiredis's own encoding of `command` (`redisFormatCommandArgv`): the reference
+    /// the tests hold ``RedisCommand/appendRESP(to:)`` to, byte for byte.
+    static func hiredisFormatted(_ command: RedisCommand) -> [UInt8] {
+        let lengths = command.lengths
+        var storage = command.storage
+        storage.append(0)  // keeps the base pointer valid when every argument is empty
+        return storage.withUnsafeBufferPointer { bytes in
+            let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var argv: [UnsafePointer<CChar>?] = []
+            var offset = 0
+            for length in lengths {
+                argv.append(base + offset)
+                offset += length
+            }
+            var formatted: UnsafeMutablePointer<CChar>?
+            let count = redisFormatCommandArgv(&formatted, Int32(lengths.count), &argv, lengths)
+            guard count >= 0, let formatted else { return [] }
+            defer { redisFreeCommand(formatted) }
+            return Array(UnsafeRawBufferPointer(start: formatted, count: Int(count)))
+        }
+    }
+
+    /// The encoding buffer, reused from pipeline to pipeline.
+    private var output: [UInt8] = []
+    /// A buffer grown past this (a large value) is not kept for the next pipeline.
+    private static let keptOutputCapacity = 64 * 1024
+
     /// Sends what is buffered (if anything), then blocks until one reply has arrived.
     func readReply() throws(RedisError) -> RedisReply {
-        var raw: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-            throw currentError(connecting: false) ?? RedisError(.protocolError, "no reply")
+        if let reply = try bufferedReply() { return reply }
+        try flush()
+        while true {
+            try readAvailable()
+            if let reply = try bufferedReply() { return reply }
         }
-        return RedisReplyDecoder.consume(raw)
     }
 
     /// Writes the whole output buffer. Blocks up to the command timeout per write.
     func flush() throws(RedisError) {
+        if let readFailure { throw readFailure }
         var done: Int32 = 0
         while done == 0 {
             if redisBufferWrite(context, &done) != REDIS_OK {
@@ -88,21 +129,44 @@ final class HiredisContext {
         }
     }
 
-    /// Reads what the socket has into the reader. Call after `poll` reports the socket readable.
+    /// Reads what the socket has (one `read`, blocking up to the command timeout
+    /// when nothing has arrived) into the reply reader. A closed socket, a timeout
+    /// or a read error is sticky: the context is dead, as hiredis would mark it.
     func readAvailable() throws(RedisError) {
-        if CHiredis_bufferRead(context) != REDIS_OK {
-            throw currentError(connecting: false) ?? RedisError(.ioFailure, "read failed")
+        if let readFailure { throw readFailure }
+        let socket = fileDescriptor
+        while true {
+            var code: Int32 = 0
+            let count = reader.fill { room in
+                let count = read(socket, room.baseAddress, room.count)
+                code = errno
+                return count
+            }
+            if count > 0 { return }
+            if count < 0 && code == EINTR { continue }
+            let error = count == 0
+                ? Self.classify(code: REDIS_ERR_EOF, text: "Server closed the connection", connecting: false)
+                : Self.classify(code: REDIS_ERR_IO, text: String(cString: strerror(code)), connecting: false)
+            readFailure = error
+            throw error
         }
     }
 
     /// A reply already complete in the reader's buffer, without touching the socket.
     func bufferedReply() throws(RedisError) -> RedisReply? {
-        var raw: UnsafeMutableRawPointer?
-        guard redisGetReplyFromReader(context, &raw) == REDIS_OK else {
-            throw currentError(connecting: false) ?? RedisError(.protocolError, "reader failed")
+        if let readFailure { throw readFailure }
+        do {
+            return try reader.next()
+        } catch {
+            readFailure = error
+            throw error
         }
-        return raw.map(RedisReplyDecoder.consume)
     }
+
+    /// Replies are read by OpsCore's own RESP reader from the socket hiredis connected.
+    private var reader = RedisReplyReader()
+    /// The sticky failure of a read (hiredis's reader and error flag are not used for reading).
+    private var readFailure: RedisError?
 
     private func currentError(connecting: Bool) -> RedisError? {
         Self.error(of: context, connecting: connecting)
@@ -136,29 +200,6 @@ final class HiredisContext {
             return RedisError(.ioFailure, text)
         default:
             return RedisError(connecting ? .connectionFailed : .ioFailure, text)
-        }
-    }
-
-    /// Calls `body` with argc, argv and lengths pointing into the command's one buffer.
-    private static func withArgv<Result>(
-        _ command: RedisCommand,
-        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Result
-    ) -> Result {
-        let lengths = command.lengths
-        var storage = command.storage
-        if storage.isEmpty { storage.append(0) }  // keeps the base pointer valid for empty arguments
-        return storage.withUnsafeBufferPointer { bytes in
-            let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
-            return withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: lengths.count) { argv in
-                var offset = 0
-                for (index, length) in lengths.enumerated() {
-                    argv[index] = base + offset
-                    offset += length
-                }
-                return lengths.withUnsafeBufferPointer { lengthBuffer in
-                    body(Int32(lengths.count), argv.baseAddress!, lengthBuffer.baseAddress!)
-                }
-            }
         }
     }
 }

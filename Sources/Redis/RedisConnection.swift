@@ -78,7 +78,7 @@ public final class RedisConnection {
             setup.append(RedisCommand("ROLE"))
         }
         guard !setup.isEmpty else { return context }
-        for command in setup { try context.append(command) }
+        try context.append(setup)
         for command in setup {
             let reply = try context.readReply()
             if case .error(let serverError) = reply {
@@ -174,17 +174,21 @@ public final class RedisConnection {
         roundTrips += 1
         do {
             var asked: [Bool] = []
-            for command in commands {
-                if isAsking {
+            if isAsking {
+                var wire: [RedisCommand] = []
+                for command in commands {
                     asked.append(!insideMulti)
-                    if !insideMulti { try context.append(Self.asking) }
+                    if !insideMulti { wire.append(Self.asking) }
                     switch command.name {
                     case "MULTI": insideMulti = true
                     case "EXEC", "DISCARD": insideMulti = false
                     default: break
                     }
+                    wire.append(command)
                 }
-                try context.append(command)
+                try context.append(wire)
+            } else {
+                try context.append(commands)
             }
             var replies: [RedisReply] = []
             replies.reserveCapacity(commands.count)

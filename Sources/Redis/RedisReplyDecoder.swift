@@ -1,6 +1,8 @@
 internal import CHiredis
 
-/// Copies hiredis reply trees into ``RedisReply`` values and frees them.
+/// Decodes RESP bytes held in memory into ``RedisReply`` values, with the reader
+/// connections use (``RedisReplyReader``); hiredis's own reader is kept as the
+/// reference the tests compare it with.
 ///
 /// Every `redisReply` that hiredis hands out passes through ``consume(_:)``,
 /// which frees it exactly once, after the copy.
@@ -40,12 +42,21 @@ public enum RedisReplyDecoder {
         return Array(UnsafeRawBufferPointer(start: start, count: length))
     }
 
-    /// Decodes raw RESP bytes with hiredis's own reader, without any server.
+    /// Decodes raw RESP bytes as a connection reads them, without any server.
     ///
     /// - Parameter resp: Bytes as a Redis server would send them.
     /// - Returns: Every complete reply in `resp`, in order.
     /// - Throws: ``RedisError`` of kind `protocolError` when the bytes are not RESP.
     public static func decode(resp: [UInt8]) throws(RedisError) -> [RedisReply] {
+        var reader = RedisReplyReader()
+        reader.feed(resp)
+        var replies: [RedisReply] = []
+        while let reply = try reader.next() { replies.append(reply) }
+        return replies
+    }
+
+    /// Decodes raw RESP bytes with hiredis's own reader: the reference for ``decode(resp:)``.
+    static func hiredisDecode(resp: [UInt8]) throws(RedisError) -> [RedisReply] {
         if resp.isEmpty { return [] }
         guard let reader = redisReaderCreate() else {
             throw RedisError(.ioFailure, "could not allocate a hiredis reader")

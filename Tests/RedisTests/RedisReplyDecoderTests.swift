@@ -1,4 +1,4 @@
-import Redis
+@testable import Redis
 import Testing
 
 @Suite struct RedisReplyDecoderTests {
@@ -43,5 +43,84 @@ import Testing
         #expect(RedisError(RedisServerError(reply: "NOAUTH Authentication required.")).kind == .authenticationFailed)
         #expect(RedisError(RedisServerError(reply: "NOPERM no")).kind == .permissionDenied)
         #expect(RedisError(RedisServerError(reply: "WRONGTYPE x")).kind == .serverError)
+    }
+}
+
+/// Connections read replies with OpsCore's own RESP reader; hiredis's reader is
+/// the reference it must agree with, whole or split anywhere.
+@Suite struct RedisReplyReaderTests {
+    private static func randomReply(depth: Int, _ generator: inout SystemRandomNumberGenerator) -> RedisReply {
+        switch Int.random(in: 0...(depth < 4 ? 6 : 4), using: &generator) {
+        case 0: return .status(String(repeating: "s", count: Int.random(in: 0...12, using: &generator)))
+        case 1: return .error(RedisServerError(code: "ERR", message: "bad \(Int.random(in: 0...99, using: &generator))"))
+        case 2: return .integer(Int64.random(in: Int64.min + 1...Int64.max, using: &generator))
+        case 3: return .null
+        case 4:
+            let size = [0, 1, 5, 200, 17_000].randomElement(using: &generator)!
+            var bytes: [UInt8] = []
+            for _ in 0..<size { bytes.append(UInt8.random(in: 0...255, using: &generator)) }
+            return .string(bytes)
+        default:
+            var elements: [RedisReply] = []
+            for _ in 0..<Int.random(in: 0...5, using: &generator) { elements.append(randomReply(depth: depth + 1, &generator)) }
+            return .array(elements)
+        }
+    }
+
+    private static func resp(_ reply: RedisReply) -> [UInt8] {
+        switch reply {
+        case .status(let text): return Array("+\(text)\r\n".utf8)
+        case .error(let error): return Array("-\(error.code) \(error.message)\r\n".utf8)
+        case .integer(let value): return Array(":\(value)\r\n".utf8)
+        case .null: return Array("$-1\r\n".utf8)
+        case .string(let bytes): return Array("$\(bytes.count)\r\n".utf8) + bytes + [13, 10]
+        case .array(let elements): return Array("*\(elements.count)\r\n".utf8) + elements.flatMap(resp)
+        }
+    }
+
+    @Test func randomRepliesDecodeAsHiredisDecodesThem() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            var replies: [RedisReply] = []
+            for _ in 0..<Int.random(in: 1...4, using: &generator) { replies.append(Self.randomReply(depth: 0, &generator)) }
+            let bytes = replies.flatMap(Self.resp)
+            let decoded = try RedisReplyDecoder.decode(resp: bytes)
+            #expect(decoded == replies)
+            #expect(decoded == (try RedisReplyDecoder.hiredisDecode(resp: bytes)))
+        }
+    }
+
+    @Test func aReplySplitAnywhereIsReturnedOnlyOnceWhole() throws {
+        let reply = RedisReply.array([.string(Array("k\r\n".utf8)), .array([.integer(-12), .status("OK"), .null]), .string([])])
+        let bytes = Self.resp(reply) + Array(":7\r\n".utf8)
+        for split in 0...bytes.count {
+            var reader = RedisReplyReader()
+            reader.feed(Array(bytes[..<split]))
+            var got: [RedisReply] = []
+            while let next = try reader.next() { got.append(next) }
+            reader.feed(Array(bytes[split...]))
+            while let next = try reader.next() { got.append(next) }
+            #expect(got == [reply, .integer(7)], "split at \(split)")
+        }
+    }
+
+    @Test(arguments: [
+        "?x\r\n", ":12a\r\n", ":\r\n", ":99999999999999999999\r\n", "$-2\r\n", "$3\r\nabcd\r\n", "*-2\r\n",
+        "$536870913\r\n", String(repeating: "*1\r\n", count: 17) + ":1\r\n",
+    ])
+    func bytesThatAreNotRESPAreAProtocolError(text: String) {
+        #expect(throws: RedisError.self) { try RedisReplyDecoder.decode(resp: Array(text.utf8)) }
+        do {
+            _ = try RedisReplyDecoder.decode(resp: Array(text.utf8))
+        } catch {
+            #expect(error.kind == .protocolError)
+        }
+    }
+
+    @Test func sixteenNestedArraysAreAccepted() throws {
+        let text = String(repeating: "*1\r\n", count: 16) + ":1\r\n"
+        var expected = RedisReply.integer(1)
+        for _ in 0..<16 { expected = .array([expected]) }
+        #expect(try RedisReplyDecoder.decode(resp: Array(text.utf8)) == [expected])
     }
 }
