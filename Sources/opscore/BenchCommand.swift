@@ -69,6 +69,10 @@ struct BenchCommand: ParsableCommand {
             report(try runner.get(connections: count, sessions: sessions))
             progress("update ×\(count)")
             report(try runner.update(connections: count, sessions: sessions))
+            if count == 1 {
+                progress("update floor ×1")
+                report(try runner.updateFloor(like: sessions[0][0]))
+            }
             if count == 1, try runner.connectedReplicas() > 0 {
                 progress("update ×1 with WAIT 1")
                 report(try runner.updateWaiting(replicas: 1, sessions: sessions))

@@ -16,6 +16,7 @@ final class BenchRunner: @unchecked Sendable {
     let agentID = "bench-agent"
     private let lock = NSLock()
     private var created: [SessionID] = []
+    private var otherKeys: [[UInt8]] = []
 
     init(configuration: RedisConfiguration, namespace: String, connections: Int, duration: Duration) throws {
         pool = RedisConnectionPool(configuration: configuration, size: connections)
@@ -33,6 +34,11 @@ final class BenchRunner: @unchecked Sendable {
     /// Records sessions for the clean-up.
     func remember(_ ids: [SessionID]) {
         lock.withLock { created += ids }
+    }
+
+    /// Records keys other than sessions' for the clean-up.
+    func remember(otherKeys keys: [[UInt8]]) {
+        lock.withLock { otherKeys += keys }
     }
 
     /// Registers the bench agent.
@@ -144,8 +150,9 @@ final class BenchRunner: @unchecked Sendable {
 
     /// Deletes every key the bench made (on a Cluster, each on the primary owning it).
     func cleanUp() {
-        let ids = lock.withLock { created }
+        let (ids, others) = lock.withLock { (created, otherKeys) }
         var deletions: [(key: [UInt8], command: RedisCommand)] = ids.map { (keys.session($0), RedisCommand("DEL", keys.session($0))) }
+        deletions += others.map { ($0, RedisCommand("DEL", $0)) }
         // Each partition's keys in a DEL of their own (one slot each, as a Cluster needs).
         for partition in KeySpace.partitions {
             deletions.append((keys.agents(partition), RedisCommand("DEL", [
