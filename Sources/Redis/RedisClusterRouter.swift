@@ -23,10 +23,29 @@ public final class RedisClusterRouter: Sendable {
     private let state = Mutex(State())
     private let redirections = Atomic<Int>(0)
 
+    /// How long redirections and failovers are waited out: four times the command timeout, 5 s at least.
+    private let maximumWait: Duration
+
     private struct State {
-        var map = RedisClusterSlotMap()
+        private(set) var map = RedisClusterSlotMap()
         var pools: [RedisConfiguration.Endpoint: RedisConnectionPool] = [:]
+        /// The pool of each of `map.primaries`, at the same index: one lookup per command.
+        private(set) var primaryPools: [RedisConnectionPool] = []
         var isClosed = false
+
+        /// The pool of `node`, made on first need (it connects only when used).
+        mutating func pool(for node: RedisConfiguration.Endpoint, making make: (RedisConfiguration.Endpoint) -> RedisConnectionPool) -> RedisConnectionPool {
+            if let existing = pools[node] { return existing }
+            let pool = make(node)
+            pools[node] = pool
+            return pool
+        }
+
+        /// Changes the map and lines the primaries' pools up with it.
+        mutating func updateMap(making make: (RedisConfiguration.Endpoint) -> RedisConnectionPool, _ change: (inout RedisClusterSlotMap) -> Void) {
+            change(&map)
+            primaryPools = map.primaries.map { pool(for: $0, making: make) }
+        }
     }
 
     /// Creates a router; the slot map is read on first use.
@@ -35,6 +54,7 @@ public final class RedisClusterRouter: Sendable {
         precondition(configuration.cluster != nil, "RedisClusterRouter needs a cluster configuration")
         self.configuration = configuration
         self.poolSize = max(1, poolSize)
+        maximumWait = max(configuration.commandTimeout * 4, .seconds(5))
     }
 
     /// `MOVED` and `ASK` replies followed so far: a benchmark and test aid.
@@ -61,7 +81,7 @@ public final class RedisClusterRouter: Sendable {
                     lastError = RedisError(.connectionFailed, "cluster node \(RedisConfiguration.hostAndPort(node)) serves \(map.coveredSlots) of \(RedisHashSlot.count) slots")
                     continue
                 }
-                state.withLock { $0.map = map }
+                state.withLock { $0.updateMap(making: makePool) { $0 = map } }
                 return
             } catch {
                 // Credentials and ACLs are the same on every node: asking another would not help.
@@ -82,11 +102,10 @@ public final class RedisClusterRouter: Sendable {
     public func withConnection<Result>(slot: Int, _ body: (RedisConnection) throws -> Result) throws -> Result {
         var attempt = 0
         var asking: RedisConfiguration.Endpoint?
-        let deadline = ContinuousClock.now + max(configuration.commandTimeout * 4, .seconds(5))
+        var deadline: ContinuousClock.Instant?
         while true {
             attempt += 1
-            let target = try asking ?? owner(ofSlot: slot)
-            let pool = try self.pool(for: target)
+            let pool = try asking.map(self.pool(for:)) ?? owner(ofSlot: slot)
             let sendAsking = asking != nil
             asking = nil
             do {
@@ -97,7 +116,9 @@ public final class RedisClusterRouter: Sendable {
                     return try body(connection)
                 }
             } catch {
-                guard attempt < maxAttempts, ContinuousClock.now < deadline else { throw error }
+                let now = ContinuousClock.now
+                if deadline == nil { deadline = now + maximumWait }
+                guard attempt < maxAttempts, now < deadline! else { throw error }
                 if let redirect = RedisClusterRedirect(error) {
                     switch redirect {
                     case .moved(let movedSlot, let endpoint):
@@ -105,7 +126,7 @@ public final class RedisClusterRouter: Sendable {
                         // One moved slot often means a resharding: read the whole map, best effort,
                         // but keep the MOVED answer for this slot (the node asked may not know yet).
                         try? refresh()
-                        state.withLock { $0.map.assign(movedSlot...movedSlot, to: endpoint) }
+                        state.withLock { $0.updateMap(making: makePool) { $0.assign(movedSlot...movedSlot, to: endpoint) } }
                         if attempt > 2 { pause(attempt) }
                     case .ask(_, let endpoint):
                         redirections.add(1, ordering: .relaxed)
@@ -136,11 +157,18 @@ public final class RedisClusterRouter: Sendable {
         try slotMap.primaries.map { node in (node, try pool(for: node).withConnection(body)) }
     }
 
-    /// The primary owning `slot`, reading the map first when it has none.
-    private func owner(ofSlot slot: Int) throws(RedisError) -> RedisConfiguration.Endpoint {
-        if let known = state.withLock({ $0.map.owner(ofSlot: slot) }) { return known }
+    /// The pool of the primary owning `slot` (one lock, one array lookup), reading
+    /// the map first when it has none.
+    private func owner(ofSlot slot: Int) throws(RedisError) -> RedisConnectionPool {
+        func lookup() -> Result<RedisConnectionPool?, RedisError> {
+            state.withLock { state in
+                guard !state.isClosed else { return .failure(RedisError(.shutDown, "connection pool is closed")) }
+                return .success(state.map.ownerIndex(ofSlot: slot).map { state.primaryPools[$0] })
+            }
+        }
+        if let known = try lookup().get() { return known }
         try refresh()
-        guard let owner = state.withLock({ $0.map.owner(ofSlot: slot) }) else {
+        guard let owner = try lookup().get() else {
             throw RedisError(.connectionFailed, "no cluster node serves slot \(slot)")
         }
         return owner
@@ -149,14 +177,15 @@ public final class RedisClusterRouter: Sendable {
     /// The pool of one node, made on first need.
     private func pool(for node: RedisConfiguration.Endpoint) throws(RedisError) -> RedisConnectionPool {
         let made: RedisConnectionPool? = state.withLock { state in
-            guard !state.isClosed else { return nil }
-            if let existing = state.pools[node] { return existing }
-            let pool = RedisConnectionPool(configuration: nodeConfiguration(node), size: poolSize)
-            state.pools[node] = pool
-            return pool
+            state.isClosed ? nil : state.pool(for: node, making: makePool)
         }
         guard let made else { throw RedisError(.shutDown, "connection pool is closed") }
         return made
+    }
+
+    /// A new (not yet connected) pool for one node.
+    private func makePool(_ node: RedisConfiguration.Endpoint) -> RedisConnectionPool {
+        RedisConnectionPool(configuration: nodeConfiguration(node), size: poolSize)
     }
 
     /// The configuration for one node: the cluster's credentials and timeouts at its address.

@@ -28,6 +28,12 @@ public struct RedisClusterSlotMap: Sendable, Hashable {
         return index < 0 ? nil : primaries[Int(index)]
     }
 
+    /// The index in ``primaries`` of the primary that owns `slot`, or `nil` when the map has none for it.
+    public func ownerIndex(ofSlot slot: Int) -> Int? {
+        let index = owners[slot]
+        return index < 0 ? nil : Int(index)
+    }
+
     /// How many slots have an owner (16,384 in a healthy cluster).
     public var coveredSlots: Int { owners.count { $0 >= 0 } }
 

@@ -70,8 +70,8 @@ struct BenchCommand: ParsableCommand {
             progress("update ×\(count)")
             report(try runner.update(connections: count, sessions: sessions))
             if count == 1 {
-                progress("update floor ×1")
-                report(try runner.updateFloor(like: sessions[0][0]))
+                progress("get and update floors ×1")
+                try runner.floors(like: sessions[0][0]).forEach(report)
             }
             if count == 1, try runner.connectedReplicas() > 0 {
                 progress("update ×1 with WAIT 1")

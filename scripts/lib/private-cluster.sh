@@ -2,32 +2,38 @@
 # loopback ports in a directory of the caller's.
 # shellcheck shell=bash
 
-# Starts three primaries (and REPLICAS replicas each, default 1) in DIR, joins them
-# and waits for cluster_state:ok. Sets CLUSTER_URL (timeout=1) and CLUSTER_PORTS
-# (the primaries first).
+# Starts PRIMARIES primaries (default 3; 1 means one node serving every slot, with
+# no replica) and REPLICAS replicas each (default 1) in DIR, joins them and waits
+# for cluster_state:ok. Sets CLUSTER_URL (timeout=1) and CLUSTER_PORTS (the
+# primaries first). NAME (default cluster) names the nodes' directories.
 start_private_cluster() {
-  local dir=$1 replicas=${2:-1} base=$((20000 + RANDOM % 2000)) port i
+  local dir=$1 replicas=${2:-1} primaries=${3:-3} name=${4:-cluster} base=$((20000 + RANDOM % 2000)) port i
   # The cluster bus listens on port + 10000: keep both below the ephemeral range.
   CLUSTER_PORTS=()
-  for i in $(seq 0 $((3 + 3 * replicas - 1))); do
+  [ "$primaries" = 1 ] && replicas=0
+  for i in $(seq 0 $((primaries + primaries * replicas - 1))); do
     port=$((base + i))
-    mkdir -p "$dir/cluster$i"
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir/cluster$i" --daemonize yes \
-      --pidfile "$dir/cluster$i/redis.pid" --logfile "$dir/cluster$i/redis.log" \
+    mkdir -p "$dir/$name$i"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir/$name$i" --daemonize yes \
+      --pidfile "$dir/$name$i/redis.pid" --logfile "$dir/$name$i/redis.log" \
       --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000
     CLUSTER_PORTS+=("$port")
   done
   for port in "${CLUSTER_PORTS[@]}"; do
     for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   done
-  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CLUSTER_PORTS[@]}") --cluster-replicas "$replicas" --cluster-yes >"$dir/create.log" 2>&1
+  if [ "$primaries" = 1 ]; then
+    redis-cli -p "${CLUSTER_PORTS[0]}" cluster addslotsrange 0 16383 >"$dir/$name-create.log" 2>&1
+  else
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CLUSTER_PORTS[@]}") --cluster-replicas "$replicas" --cluster-yes >"$dir/$name-create.log" 2>&1
+  fi
   for _ in $(seq 100); do
     local ok=0
     for port in "${CLUSTER_PORTS[@]}"; do
       redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && ok=$((ok + 1))
     done
     if [ "$ok" = "${#CLUSTER_PORTS[@]}" ]; then
-      CLUSTER_URL="redis-cluster://127.0.0.1:${CLUSTER_PORTS[0]},127.0.0.1:${CLUSTER_PORTS[1]}?timeout=1"
+      CLUSTER_URL="redis-cluster://$(printf '127.0.0.1:%s\n' "${CLUSTER_PORTS[@]:0:2}" | paste -sd,)?timeout=1"
       return 0
     fi
     sleep 0.1
@@ -36,10 +42,10 @@ start_private_cluster() {
   return 1
 }
 
-# Stops every server started in DIR.
+# Stops every server started in DIR (under NAME, default cluster).
 stop_private_cluster() {
   local pidfile
-  for pidfile in "$1"/cluster*/redis.pid; do
+  for pidfile in "$1"/"${2:-cluster}"*/redis.pid; do
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
   done
 }

@@ -19,6 +19,9 @@ struct BenchResult {
     var roundTripsPerOperation: Double
     /// Client CPU time (user + system) per operation, in microseconds.
     var cpuMicrosecondsPerOperation: Double
+    /// The Redis primaries' CPU time (user + system, summed over every primary)
+    /// per operation, in microseconds, from `INFO cpu` before and after the run.
+    var serverCPUMicrosecondsPerOperation: Double
     /// For runs measured in slices alternating with PING slices: the median of
     /// (operation rate ÷ PING rate) over the slices.
     var pingRatio: Double? = nil
@@ -37,6 +40,7 @@ struct BenchResult {
             "aborts_per_op": .double((abortsPerOperation * 1000).rounded() / 1000),
             "round_trips_per_op": .double((roundTripsPerOperation * 100).rounded() / 100),
             "cpu_us_per_op": .double((cpuMicrosecondsPerOperation * 10).rounded() / 10),
+            "server_cpu_us_per_op": .double((serverCPUMicrosecondsPerOperation * 10).rounded() / 10),
             "operations": .integer(Int64(operations)),
             "ping_ratio": pingRatio.map { .double(($0 * 1000).rounded() / 1000) } ?? .null,
         ])
@@ -52,10 +56,11 @@ struct BenchResult {
             + column("\(latency.max)", 9) + column(String(format2(abortsPerOperation)), 9)
             + column(String(format2(roundTripsPerOperation)), 8)
             + column(String(format2(cpuMicrosecondsPerOperation)), 11)
+            + column(String(format2(serverCPUMicrosecondsPerOperation)), 11)
             + column(pingRatio.map(format2) ?? "", 10)
     }
 
-    static let header = "                  run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op  cpu µs/op  ×ping(p)"
+    static let header = "                  run  conn     ops/s   p50 µs   p99 µs   max µs  aborts/op  rt/op  cpu µs/op  srv µs/op  ×ping(p)"
 
     private func format2(_ value: Double) -> String {
         let scaled = Int((value * 100).rounded())

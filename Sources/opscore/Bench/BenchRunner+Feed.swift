@@ -28,7 +28,7 @@ extension BenchRunner {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return BenchResult(
             run: "consume", connections: 1, operations: events, seconds: seconds, latency: latency,
-            abortsPerOperation: 0, roundTripsPerOperation: 0, cpuMicrosecondsPerOperation: 0)
+            abortsPerOperation: 0, roundTripsPerOperation: 0, cpuMicrosecondsPerOperation: 0, serverCPUMicrosecondsPerOperation: 0)
     }
 
     /// Commit-to-delivery latency of `watch`'s reader: one writer updates one
@@ -82,7 +82,7 @@ extension BenchRunner {
         }
         return BenchResult(
             run: "watch_latency", connections: 1, operations: total, seconds: seconds, latency: latencies.withLock { $0 },
-            abortsPerOperation: 0, roundTripsPerOperation: 0, cpuMicrosecondsPerOperation: 0)
+            abortsPerOperation: 0, roundTripsPerOperation: 0, cpuMicrosecondsPerOperation: 0, serverCPUMicrosecondsPerOperation: 0)
     }
 
     /// Redis memory per retained event: `INFO memory` before and after `count`

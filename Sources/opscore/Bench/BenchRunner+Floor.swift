@@ -2,13 +2,14 @@ import OpsCore
 import Redis
 
 extension BenchRunner {
-    /// The Redis commands of one update, built once and sent on one connection in
-    /// the same two round trips as an update (`WATCH`, `HGETALL`, `TIME`, `MULTI`;
-    /// then `HSET`, `ZADD`, `XADD`, `PUBLISH`, `EXEC`) with no OpsCore work between
-    /// them: what any client pays for an update on this server and machine, to set
-    /// the `update` run against. Written to keys of its own, copied from a real
-    /// session and its last event, so the feed and the sessions stay untouched.
-    func updateFloor(like session: SessionID) throws -> BenchResult {
+    /// The Redis commands of one get (`HGETALL`) and of one update, built once and
+    /// sent on one connection in the same round trips as the real calls (for an
+    /// update, `WATCH`, `HGETALL`, `TIME`, `MULTI`; then `HSET`, `ZADD`, `XADD`,
+    /// `PUBLISH`, `EXEC`) with no OpsCore work around them: what any client pays for
+    /// them on this server and machine, to set the `get` and `update` runs against.
+    /// Written to keys of their own, copied from a real session and its last event,
+    /// so the feed and the sessions stay untouched.
+    func floors(like session: SessionID) throws -> [BenchResult] {
         let partition = KeySpace.partition(of: session)
         let prefix = "\(keys.namespace):{\(KeySpace.partitionLabels[partition])}:bench-floor"
         let hash = Array(prefix.utf8)
@@ -29,12 +30,19 @@ extension BenchRunner {
             RedisCommand("PUBLISH", "\(keys.namespace):bench-floor", event),
             RedisCommand("EXEC"),
         ]
-        return try paired("update_floor", connections: 1, slices: 10, slice: max(.milliseconds(50), duration / 10)) { _, _ in
+        let slice = max(Duration.milliseconds(50), duration / 10)
+        let read = RedisCommand("HGETALL", hash)
+        let getFloor = try paired("get_floor", connections: 1, slices: 10, slice: slice) { _, _ in
+            try self.pool.withConnection(routingKeys: [hash]) { _ = try $0.send(read) }
+            return true
+        }.result
+        let updateFloor = try paired("update_floor", connections: 1, slices: 10, slice: slice) { _, _ in
             try self.pool.withConnection(routingKeys: [hash]) { connection in
                 _ = try connection.pipeline(open)
                 _ = try connection.pipeline(commit)
             }
             return true
         }.result
+        return [getFloor, updateFloor]
     }
 }

@@ -59,6 +59,7 @@ extension BenchResult {
             run: run, connections: connections, operations: operations, seconds: seconds + other.seconds, latency: latency,
             abortsPerOperation: weighted(abortsPerOperation, other.abortsPerOperation),
             roundTripsPerOperation: weighted(roundTripsPerOperation, other.roundTripsPerOperation),
-            cpuMicrosecondsPerOperation: weighted(cpuMicrosecondsPerOperation, other.cpuMicrosecondsPerOperation))
+            cpuMicrosecondsPerOperation: weighted(cpuMicrosecondsPerOperation, other.cpuMicrosecondsPerOperation),
+            serverCPUMicrosecondsPerOperation: weighted(serverCPUMicrosecondsPerOperation, other.serverCPUMicrosecondsPerOperation))
     }
 }

@@ -197,6 +197,7 @@ final class BenchRunner: @unchecked Sendable {
         }
         let before = readCounters()
         let cpuBefore = Self.processCPUMicroseconds()
+        let serverBefore = serverCPUMicroseconds()
         let histograms = Mutex<[Histogram<UInt64>]>([])
         let failures = Mutex<[any Error]>([])
         let operations = Atomic<Int>(0)
@@ -232,6 +233,7 @@ final class BenchRunner: @unchecked Sendable {
         group.wait()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
         let cpu = Self.processCPUMicroseconds() - cpuBefore
+        let serverCPU = serverCPUMicroseconds() - serverBefore
         if let failure = failures.withLock({ $0.first }) { throw failure }
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000)
         for histogram in histograms.withLock({ $0 }) { merged.add(histogram) }
@@ -243,6 +245,16 @@ final class BenchRunner: @unchecked Sendable {
             run: run, connections: connections, operations: total, seconds: seconds, latency: merged,
             abortsPerOperation: total > 0 ? Double(attempts - commits) / Double(total) : 0,
             roundTripsPerOperation: total > 0 ? Double(after.roundTrips - before.roundTrips) / Double(total) : 0,
-            cpuMicrosecondsPerOperation: total > 0 ? cpu / Double(total) : 0)
+            cpuMicrosecondsPerOperation: total > 0 ? cpu / Double(total) : 0,
+            serverCPUMicrosecondsPerOperation: total > 0 ? serverCPU / Double(total) : 0)
+    }
+
+    /// The primaries' CPU time so far (`used_cpu_user` + `used_cpu_sys` of `INFO cpu`,
+    /// summed), in microseconds; 0 when it cannot be read (an ACL without `INFO`).
+    private func serverCPUMicroseconds() -> Double {
+        let infos = (try? pool.withEachPrimary { try RedisInfo($0, section: "cpu") }) ?? []
+        return infos.reduce(0) { total, node in
+            total + ["used_cpu_user", "used_cpu_sys"].reduce(0) { $0 + (node.result[$1].flatMap(Double.init) ?? 0) * 1e6 }
+        }
     }
 }
