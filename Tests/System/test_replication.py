@@ -66,3 +66,45 @@ def test_a_worker_replies_not_replicated_and_goes_on(harness):
     assert reply["ok"] is False and reply["error"]["code"] == "not_replicated", reply
     assert worker.call({"id": 3, "op": "get", "session_id": sid})["session"]["version"] == 3
     assert worker.finish() == 0
+
+
+def dumps(server):
+    """Every key of the server with its DUMP: what a refused command must not change."""
+    client = server.client()
+    return {key: client.dump(key) for key in client.keys("*")}
+
+
+def test_pointed_at_a_replica_every_write_is_refused_with_readonly_and_changes_nothing(harness):
+    """A primary demoted to a replica answers writes with READONLY: each write
+    exits 69 with one line naming it, writes nothing (no partial transaction on
+    either server), reads still work, and a worker replies and goes on."""
+    primary, replica = primary_with_replica(harness)
+    (sid,) = harness.start_sessions(primary.url_for(query=QUERY), "r-agent", 1)
+    deadline = time.monotonic() + 10
+    while replica.client().hget(session_key("opscore", sid), "version") != b"1":
+        assert time.monotonic() < deadline, "the session never reached the replica"
+        time.sleep(0.05)
+    url = replica.url_for(query=QUERY)
+    before = (dumps(primary), dumps(replica))
+    writes = [
+        ("session", "start", "--agent", "r-agent", "--workflow", "w"),
+        ("session", "update", sid, "--metadata", '{"a":1}'),
+        ("session", "end", sid),
+        ("session", "delete", sid),
+        ("agent", "register", "other"),
+        ("agent", "remove", "r-agent"),
+    ]
+    for args in writes:
+        result = harness.opscore(url, *args)
+        assert result.rc == 69, (args, result.brief())
+        assert result.out == b"" and len(result.error_text.splitlines()) == 1, (args, result.brief())
+        assert "READONLY" in result.error_text, (args, result.brief())
+    got = harness.opscore(url, "session", "get", sid)
+    assert got.rc == 0 and got.json()["version"] == 1, got.brief()
+    worker = harness.start_worker(url, "readonly")
+    reply = worker.call({"id": 1, "op": "update", "session_id": sid, "metadata": {"n": 1}})
+    assert reply["ok"] is False and reply["error"]["code"] == "redis_unavailable", reply
+    assert "READONLY" in reply["error"]["message"], reply
+    assert worker.call({"id": 2, "op": "get", "session_id": sid})["session"]["version"] == 1
+    assert worker.finish() == 0
+    assert (dumps(primary), dumps(replica)) == before
