@@ -1,9 +1,14 @@
 """Stall: a frozen Redis (SIGSTOP) makes every operation fail within the
 command timeout (`?timeout=1`): the CLI exits 69 "timed out", a worker replies
-redis_timeout; nothing hangs, and after SIGCONT everything works again.
+redis_timeout; nothing hangs, and after SIGCONT everything works again. A Redis
+busy running a script answers BUSY instead: the same exits and replies, at once,
+nothing changed, and everything works again once the script is killed.
 """
 
+import threading
 import time
+
+import redis
 
 import pytest
 
@@ -95,3 +100,50 @@ def test_cli_and_worker_work_again_after_sigcont(stall):
 def test_worker_exits_0_after_the_stall(stall):
     """The worker exits 0 at end of input after the stall."""
     assert stall["rc"] == 0
+
+
+def test_a_server_busy_in_a_script_refuses_everything_with_busy_and_nothing_changes(harness):
+    server = harness.start_redis("--busy-reply-threshold", "100", name="busy")
+    (sid,) = harness.start_sessions(server.url, "b-agent", 1)
+    worker = harness.start_worker(server.url, "busy")
+    assert worker.call({"id": "warm", "op": "get", "session_id": sid})["ok"] is True
+    before = {key: server.client().dump(key) for key in server.client().keys("*")}
+
+    def endless_script():
+        try:
+            server.client().eval("while true do end", 0)
+        except redis.exceptions.ResponseError:
+            pass    # killed by SCRIPT KILL
+
+    script = threading.Thread(target=endless_script)
+    script.start()
+    try:
+        deadline = time.monotonic() + 5
+        while True:     # BUSY once the script ran past the threshold
+            try:
+                server.client().ping()
+            except redis.exceptions.BusyLoadingError:
+                break
+            except redis.exceptions.ResponseError as error:
+                if str(error).startswith("BUSY"):
+                    break
+            assert time.monotonic() < deadline, "the script never made the server busy"
+            time.sleep(0.02)
+        results = [harness.opscore(server.url, *args) for args in (
+            ("session", "update", sid, "--metadata", '{"a":1}'),
+            ("session", "start", "--agent", "b-agent", "--workflow", "w"),
+            ("session", "get", sid),
+            ("agent", "register", "other"))]
+        update = worker.call({"id": "busy-update", "op": "update", "session_id": sid, "metadata": {"n": 1}})
+    finally:
+        server.client().script_kill()
+        script.join(timeout=10)
+    for result in results:
+        assert result.rc == 69, result.brief()
+        assert result.out == b"" and len(result.error_text.splitlines()) == 1, result.brief()
+        assert "BUSY" in result.error_text, result.brief()
+    assert update["ok"] is False and update["error"]["code"] == "redis_unavailable", update
+    assert {key: server.client().dump(key) for key in server.client().keys("*")} == before
+    assert worker.call({"id": "after", "op": "update", "session_id": sid, "metadata": {"n": 2}})["ok"] is True
+    assert harness.session_get(server.url, sid)["version"] == 2
+    assert worker.finish() == 0
