@@ -66,6 +66,14 @@ public final class RedisClusterRouter: Sendable {
     /// The slot map as last read (empty before the first use).
     public var slotMap: RedisClusterSlotMap { state.withLock { $0.map } }
 
+    /// The slot map, read from the cluster first when there is none yet. Blocks then.
+    public func currentMap() throws(RedisError) -> RedisClusterSlotMap {
+        let map = slotMap
+        if !map.primaries.isEmpty { return map }
+        try refresh()
+        return slotMap
+    }
+
     /// Reads `CLUSTER SLOTS` from the first known primary or seed that answers. Blocks.
     /// - Throws: ``RedisError`` `connectionFailed` when no node answers or none serves every slot.
     public func refresh() throws(RedisError) {
@@ -152,9 +160,10 @@ public final class RedisClusterRouter: Sendable {
         }
     }
 
-    /// Runs `body` on a connection to each primary of the slot map, in map order. Blocks.
+    /// Runs `body` on a connection to each primary of the slot map (read first when
+    /// there is none yet), in map order. Blocks.
     public func eachPrimary<Result>(_ body: (RedisConnection) throws -> Result) throws -> [(node: RedisConfiguration.Endpoint, result: Result)] {
-        try slotMap.primaries.map { node in (node, try pool(for: node).withConnection(body)) }
+        try currentMap().primaries.map { node in (node, try pool(for: node).withConnection(body)) }
     }
 
     /// The pool of the primary owning `slot` (one lock, one array lookup), reading

@@ -24,8 +24,7 @@ extension RedisConnectionPool {
         }
         let slots = commands.map { RedisHashSlot.slot(of: $0.key) }
         var groups: [RedisConfiguration.Endpoint?: [Int]] = [:]
-        if router.slotMap.coveredSlots == 0 { try router.refresh() }
-        let map = router.slotMap
+        let map = try router.currentMap()
         for (index, slot) in slots.enumerated() { groups[map.owner(ofSlot: slot), default: []].append(index) }
         var replies = [RedisReply](repeating: .null, count: commands.count)
         for indexes in groups.values {
@@ -61,7 +60,6 @@ extension RedisConnectionPool {
             let node = configuration.sentinel.flatMap { _ in RedisSentinelLocator.shared(for: configuration).knownPrimary }
             return [(node ?? configuration.endpoint, result)]
         }
-        if router.slotMap.coveredSlots == 0 { try router.refresh() }
         return try router.eachPrimary(body)
     }
 }

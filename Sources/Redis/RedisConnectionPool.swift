@@ -63,7 +63,7 @@ public final class RedisConnectionPool: @unchecked Sendable {
     public func withConnection<Result>(routingKeys keys: [[UInt8]], _ body: (RedisConnection) throws -> Result) throws -> Result {
         guard let router else { return try withConnection(body) }
         let slot = keys.first.map(RedisHashSlot.slot) ?? 0
-        if keys.contains(where: { RedisHashSlot.slot(of: $0) != slot }) {
+        if keys.dropFirst().contains(where: { RedisHashSlot.slot(of: $0) != slot }) {
             throw RedisError(.crossSlot, "the keys of one command or transaction span several Cluster slots")
         }
         return try router.withConnection(slot: slot, body)

@@ -21,9 +21,6 @@ struct RedisReplyReader {
     private var start = 0
     private var end = 0
 
-    /// Whether bytes of an unfinished reply are buffered.
-    var hasBufferedBytes: Bool { start < end }
-
     /// Lets `body` write at most `room.count` new bytes at the end and keeps the
     /// count it returns (nothing when it returns 0 or less, as `read` does).
     mutating func fill(_ body: (UnsafeMutableRawBufferPointer) -> Int) -> Int {

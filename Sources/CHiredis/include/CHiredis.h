@@ -17,9 +17,6 @@ static inline size_t CHiredis_replyLength(const redisReply *r) { return (size_t)
 static inline size_t CHiredis_replyElementCount(const redisReply *r) { return r->elements; }
 static inline const redisReply *CHiredis_replyElement(const redisReply *r, size_t i) { return r->element[i]; }
 
-/* Reads whatever the socket has into the context's reader. */
-static inline int CHiredis_bufferRead(redisContext *c) { return redisBufferRead(c); }
-
 /* Ignores SIGPIPE so that writing to a dead socket is an error, not a killed process. */
 static inline void CHiredis_ignoreSIGPIPE(void) { signal(SIGPIPE, SIG_IGN); }
 
