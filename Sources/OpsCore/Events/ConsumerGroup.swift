@@ -75,20 +75,9 @@ public final class ConsumerGroup {
         let streams: [(key: [UInt8], entries: [StreamReplies.Entry])]
         do throws(RedisError) {
             streams = try withLink { link throws(RedisError) in
-                switch link {
-                case .connection(let connection):
-                    var arguments: [any RedisArgument] = ["GROUP", group, consumer, "COUNT", batch]
-                    if ownPendingDone { arguments += ["BLOCK", Self.milliseconds(block)] }
-                    arguments.append("STREAMS")
-                    arguments += keys.eventStreams
-                    arguments += Array(repeating: id, count: KeySpace.partitionCount)
-                    return StreamReplies.entries(try connection.send(RedisCommand("XREADGROUP", arguments)))
-                case .cluster:
-                    // One slot per command on a Cluster: one read per partition, polled.
-                    return try link.poll(keys.eventStreams.map { stream in
-                        (stream, RedisCommand("XREADGROUP", "GROUP", group, consumer, "COUNT", batch, "STREAMS", stream, id))
-                    }, block: ownPendingDone ? block : .zero)
-                }
+                try link.read(
+                    "XREADGROUP", options: ["GROUP", group, consumer, "COUNT", batch], streams: keys.eventStreams,
+                    ids: Array(repeating: id, count: KeySpace.partitionCount), block: ownPendingDone ? block : nil)
             }
         } catch {
             throw .redis(error)

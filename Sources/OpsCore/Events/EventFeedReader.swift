@@ -142,7 +142,8 @@ public final class EventFeedReader {
 
     private func read(_ connection: FeedLink, block: Duration) throws(RedisError) -> [FeedItem] {
         guard var positions else { return [] }
-        let streams = try connection.read(streams: keys.eventStreams, after: positions, count: batchSize, block: block)
+        let streams = try connection.read(
+            "XREAD", options: ["COUNT", batchSize], streams: keys.eventStreams, ids: positions.map(\.description), block: block)
         var items: [FeedItem] = []
         for (key, entries) in streams {
             guard let partition = keys.partition(ofEventStream: key) else { continue }

@@ -50,26 +50,32 @@ enum FeedLink {
         }
     }
 
-    /// `XREAD` of `streams` after `positions`: one blocking command on a connection;
-    /// on a Cluster, one per stream pipelined per primary, polled until `block` passed.
-    /// Returns (stream key, entries) pairs.
-    func read(streams: [[UInt8]], after positions: [StreamID], count: Int, block: Duration) throws(RedisError) -> [(key: [UInt8], entries: [StreamReplies.Entry])] {
+    /// A stream read, `XREAD` or `XREADGROUP` (`name`), of `streams` after `ids` (one
+    /// per stream); `options` go before `STREAMS` (`COUNT`, `GROUP` …). On a connection
+    /// it is one command over every stream, with `BLOCK` when `block` is set. On a
+    /// Cluster it is one command per stream without `BLOCK`, pipelined per primary and
+    /// polled every 25 ms until one returns entries or `block` has passed. An error
+    /// reply is thrown. Returns (stream key, entries) pairs.
+    func read(
+        _ name: String, options: [any RedisArgument], streams: [[UInt8]], ids: [String], block: Duration?
+    ) throws(RedisError) -> [(key: [UInt8], entries: [StreamReplies.Entry])] {
         switch self {
         case .connection(let connection):
-            var arguments: [any RedisArgument] = ["COUNT", count, "BLOCK", max(1, block.wholeMilliseconds), "STREAMS"]
+            var arguments = options
+            if let block { arguments += ["BLOCK", max(1, block.wholeMilliseconds)] }
+            arguments.append("STREAMS")
             arguments += streams
-            arguments += positions.map(\.description)
-            return StreamReplies.entries(try connection.send(RedisCommand("XREAD", arguments)))
+            arguments += ids
+            return StreamReplies.entries(try connection.send(RedisCommand(name, arguments)))
         case .cluster:
-            return try poll(zip(streams, positions).map { stream, position in
-                (key: stream, command: RedisCommand("XREAD", "COUNT", count, "STREAMS", stream, position.description))
-            }, block: block)
+            return try poll(zip(streams, ids).map { stream, id in
+                (key: stream, command: RedisCommand(name, options + ["STREAMS", stream, id]))
+            }, block: block ?? .zero)
         }
     }
 
-    /// Sends one stream read per partition (`XREAD`/`XREADGROUP` without `BLOCK`) every
-    /// 25 ms until one returns entries or `block` has passed. An error reply is thrown.
-    func poll(_ reads: [(key: [UInt8], command: RedisCommand)], block: Duration) throws(RedisError) -> [(key: [UInt8], entries: [StreamReplies.Entry])] {
+    /// Sends the reads every 25 ms until one returns entries or `block` has passed.
+    private func poll(_ reads: [(key: [UInt8], command: RedisCommand)], block: Duration) throws(RedisError) -> [(key: [UInt8], entries: [StreamReplies.Entry])] {
         let deadline = ContinuousClock.now + block
         while true {
             var found: [(key: [UInt8], entries: [StreamReplies.Entry])] = []
