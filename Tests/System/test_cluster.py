@@ -38,6 +38,7 @@ from support.cluster import ClusterDeployment
 from support.keyspace import stream_events
 from support.layout import (PARTITIONS, agent_index_key, agents_key, by_update_key, event_stream_key,
                             meta_key, partition, session_key)
+from support.worker_replies import acknowledged, first_replies, reply_code
 
 FAILOVER_CODES = ("redis_unavailable", "redis_timeout", "not_replicated")
 UNKNOWN_OUTCOME = re.compile(r"may or may not", re.I)
@@ -47,13 +48,6 @@ LIVE = ("active", "paused")
 def session_id_in(label):
     """A random session id in partition `label` (its first hex digit)."""
     return label + str(uuid.uuid4())[1:]
-
-
-def reply_code(reply):
-    """ "ok", the error code, or None for no reply."""
-    if reply is None:
-        return None
-    return "ok" if reply.get("ok") is True else (reply.get("error") or {}).get("code")
 
 
 def start_sessions_in(worker, agent, labels, prefix):
@@ -562,18 +556,6 @@ def failover(module_harness, figures):
     return run
 
 
-def first_replies(run):
-    """(n, time sent, first reply) for every update that got a reply."""
-    worker = run["worker"]
-    return [(n, worker.sent[str(n)], run["replies"][str(n)][0]) for n in range(FO_TOTAL) if run["replies"][str(n)]]
-
-
-def failover_acks(run, session_id):
-    index = run["sessions"].index(session_id)
-    return [reply["session"] for n, _, reply in first_replies(run)
-            if n % FO_SESSIONS == index and reply_code(reply) == "ok"]
-
-
 def record_failover(figures, run, promotion_s):
     killed_at, worker = run["killed_at"], run["worker"]
     firsts = first_replies(run)
@@ -636,7 +618,7 @@ def test_failover_acknowledged_updates_are_on_the_owner_with_their_events(failov
     stored session is the last acknowledged update's, or a later one whose
     reply said it may have committed (not_replicated or unknown outcome)."""
     sid = failover["sessions"][index]
-    acked = failover_acks(failover, sid)
+    acked = acknowledged(failover, sid)
     assert acked, "no update of this session was acknowledged"
     retained = {(event["version"], event["at"]) for event in events_of(failover["events"], sid)}
     missing = [(session["version"], session["last_updated_time"]) for session in acked
@@ -661,7 +643,7 @@ def test_failover_versions_are_gap_free(failover, index):
     version = int(failover["stored"][sid][b"version"])
     events = events_of(failover["events"], sid)
     assert [event["version"] for event in events] == list(range(1, version + 1))
-    acked_versions = [session["version"] for session in failover_acks(failover, sid)]
+    acked_versions = [session["version"] for session in acknowledged(failover, sid)]
     assert len(set(acked_versions)) == len(acked_versions), "two acks report the same version"
     assert version - 1 >= len(acked_versions)
 

@@ -26,6 +26,7 @@ import pytest
 from support.keyspace import stream_events
 from support.layout import agents_key, partition, session_key
 from support.sentinel import SentinelDeployment
+from support.worker_replies import acknowledged, first_replies, reply_code
 
 UNREACHABLE_QUERY = "timeout=1&connect_timeout=0.5"
 PACE, DURATION, KILL_AT, SESSIONS = 0.003, 15.0, 3.0, 4
@@ -56,13 +57,6 @@ def wait_for_version(server, session_id, version, timeout=5.0):
             return True
         time.sleep(0.05)
     return False
-
-
-def reply_code(reply):
-    """ "ok", the error code, or None for no reply."""
-    if reply is None:
-        return None
-    return "ok" if reply.get("ok") is True else (reply.get("error") or {}).get("code")
 
 
 @pytest.fixture(scope="module")
@@ -159,19 +153,6 @@ def failover(module_harness, figures):
     return run
 
 
-def first_replies(run):
-    """(n, time sent, first reply) for every update that got a reply."""
-    worker = run["worker"]
-    return [(n, worker.sent[str(n)], run["replies"][str(n)][0]) for n in range(TOTAL) if run["replies"][str(n)]]
-
-
-def acks(run, session_id):
-    """The acknowledged replies' sessions for one session."""
-    index = run["sessions"].index(session_id)
-    return [reply["session"] for n, _, reply in first_replies(run)
-            if n % SESSIONS == index and reply_code(reply) == "ok"]
-
-
 def events_of(run, session_id):
     """The retained events of one session, oldest first."""
     return [event for _, event in run["events"][partition(session_id)] if event["session_id"] == session_id]
@@ -231,7 +212,7 @@ def test_acknowledged_updates_are_on_the_new_primary_with_their_events(failover,
     primary (an update lost and its version reused would have a later time), and
     the stored session is the last acknowledged update's."""
     sid = failover["sessions"][index]
-    acked = acks(failover, sid)
+    acked = acknowledged(failover, sid)
     assert acked, "no update of this session was acknowledged"
     retained = {(event["version"], event["at"]) for event in events_of(failover, sid)}
     missing = [(session["version"], session["last_updated_time"]) for session in acked
@@ -250,7 +231,7 @@ def test_versions_are_gap_free_and_each_has_one_event(failover, index):
     sid = failover["sessions"][index]
     version = int(failover["stored"][sid][b"version"])
     assert [event["version"] for event in events_of(failover, sid)] == list(range(1, version + 1))
-    acked_versions = [session["version"] for session in acks(failover, sid)]
+    acked_versions = [session["version"] for session in acknowledged(failover, sid)]
     assert len(set(acked_versions)) == len(acked_versions), "two acks report the same version"
     assert version - 1 >= len(acked_versions)
 

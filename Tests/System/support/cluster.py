@@ -17,9 +17,8 @@ import time
 
 import redis
 import redis.cluster
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from .probes import ProbedProcesses, quietly
 from .redis_server import RedisServer
 
 SLOTS = 16384
@@ -33,14 +32,6 @@ NODE_ARGS = ("--cluster-enabled", "yes", "--cluster-node-timeout", NODE_TIMEOUT_
              "--repl-diskless-sync-delay", "0")
 # Error replies a cluster node counts in INFO errorstats that mean "go elsewhere" or "wait".
 REDIRECTIONS = ("ASK", "MOVED", "TRYAGAIN", "CLUSTERDOWN")
-
-
-def _quietly(ask, default=None):
-    """ask(), or default when the node does not answer."""
-    try:
-        return ask()
-    except (redis.RedisError, OSError):
-        return default
 
 
 class ClusterNode(RedisServer):
@@ -84,14 +75,17 @@ class ClusterNode(RedisServer):
         return f"<cluster node {self.address}>"
 
 
-class ClusterDeployment:
+class ClusterDeployment(ProbedProcesses):
     """`primaries` primaries (3 at least: redis-cli will not create fewer) with
-    `replicas` replicas each, every slot assigned, every replica in sync."""
+    `replicas` replicas each, every slot assigned, every replica in sync.
+    Its probes (for polling and node commands) wait 2 s."""
+
+    PROBE_TIMEOUT = 2.0
 
     def __init__(self, harness, primaries=3, replicas=1, name="cluster"):
+        super().__init__()
         self.killed_at = None
         self.killed_slots = {}
-        self._probes = {}
         self.nodes = [harness.start_server(ClusterNode, (), name=f"{name}-node{n}")
                       for n in range(1, primaries * (replicas + 1) + 1)]
         created = subprocess.run(["redis-cli", "--cluster", "create", *(node.address for node in self.nodes),
@@ -125,14 +119,6 @@ class ClusterDeployment:
 
     # -- clients --------------------------------------------------------------
 
-    def probe(self, node):
-        """One redis-py client per node for polling and node commands: str replies,
-        2 s timeouts, no retries (a dead node fails the poll at once)."""
-        if node not in self._probes:
-            self._probes[node] = node.client(socket_timeout=2.0, socket_connect_timeout=1.0,
-                                             decode_responses=True, retry=Retry(NoBackoff(), 0))
-        return self._probes[node]
-
     def client(self, **kwargs):
         """A cluster-aware redis-py client (bytes replies) seeded with the live
         nodes: it reads the slot map now, so make a new one after a failover."""
@@ -148,14 +134,14 @@ class ClusterDeployment:
 
     def cluster_info(self, node):
         """CLUSTER INFO as a dict of strings, or {} when the node does not answer."""
-        text = _quietly(lambda: self.probe(node).execute_command("CLUSTER", "INFO"), "")
+        text = quietly(lambda: self.probe(node).execute_command("CLUSTER", "INFO"), "")
         return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
     def cluster_nodes(self, node):
         """CLUSTER NODES as seen by `node`: {node id: {port, flags, master, slots,
         link, transfers}} (flags and slots as sets; `node`'s own migrating and
         importing markers under transfers), or None when it does not answer."""
-        text = _quietly(lambda: self.probe(node).execute_command("CLUSTER", "NODES"))
+        text = quietly(lambda: self.probe(node).execute_command("CLUSTER", "NODES"))
         if text is None:
             return None
         view = {}
@@ -180,7 +166,7 @@ class ClusterDeployment:
 
     def slot_owners(self, node):
         """{slot: owner port} as `node` sees it (CLUSTER SLOTS), or None."""
-        ranges = _quietly(lambda: self.probe(node).execute_command("CLUSTER", "SLOTS"))
+        ranges = quietly(lambda: self.probe(node).execute_command("CLUSTER", "SLOTS"))
         if ranges is None:
             return None
         owners = {}
@@ -246,24 +232,12 @@ class ClusterDeployment:
         owners = self._wait(self._consensus, "the nodes to agree on the slot map", timeout=10)
         return sorted(slot for slot, port in owners.items() if port == primary.port)
 
-    def role(self, node):
-        """ROLE's first word ("master", "slave"), or None when the node does not answer."""
-        reply = _quietly(lambda: self.probe(node).role())
-        return reply[0] if reply else None
-
-    def replicating_from(self, node):
-        """The port `node` replicates from with its link up, else None."""
-        info = _quietly(lambda: self.probe(node).info("replication"), {})
-        if info.get("role") == "slave" and info.get("master_link_status") == "up":
-            return int(info["master_port"])
-        return None
-
     def redirections(self):
         """INFO errorstats summed over the live nodes for the error replies in
         REDIRECTIONS: how often clients were sent elsewhere or asked to wait."""
         totals = dict.fromkeys(REDIRECTIONS, 0)
         for node in self.live_nodes():
-            stats = _quietly(lambda node=node: self.probe(node).info("errorstats"), {})
+            stats = quietly(lambda node=node: self.probe(node).info("errorstats"), {})
             for name in REDIRECTIONS:
                 entry = stats.get(f"errorstat_{name}")
                 if isinstance(entry, dict):
@@ -366,7 +340,7 @@ class ClusterDeployment:
         self.probe(target).execute_command("CLUSTER", "SETSLOT", slot, "NODE", target.node_id)
         self.probe(source).execute_command("CLUSTER", "SETSLOT", slot, "NODE", target.node_id)
         for node in self.primaries_by_view(exclude=(source, target)):
-            _quietly(lambda node=node: self.probe(node).execute_command("CLUSTER", "SETSLOT", slot, "NODE",
+            quietly(lambda node=node: self.probe(node).execute_command("CLUSTER", "SETSLOT", slot, "NODE",
                                                                           target.node_id))
         self._wait(lambda: (owners := self._consensus()) is not None and owners[slot] == target.port,
                    f"every node to name {target} as the owner of slot {slot}", timeout=15)

@@ -5,9 +5,7 @@ through the harness, so they are stopped at teardown whatever happens."""
 import signal
 import time
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from .probes import ProbedProcesses, quietly
 
 MASTER = "opsmain"
 QUORUM = 2
@@ -21,23 +19,15 @@ SENTINEL_SETTINGS = ("down-after-milliseconds {name} 1500", "failover-timeout {n
                      "parallel-syncs {name} 1")
 
 
-def _quietly(ask, default=None):
-    """ask(), or default when the server does not answer."""
-    try:
-        return ask()
-    except (redis.RedisError, OSError):
-        return default
-
-
-class SentinelDeployment:
+class SentinelDeployment(ProbedProcesses):
     """Primary, replicas and sentinels monitoring the primary as `opsmain`.
     Starting it waits until the replicas are in sync and every sentinel knows
     both replicas and the other sentinels, so a failover can happen at once."""
 
     def __init__(self, harness, replicas=2, sentinels=3, master=MASTER, name="sentinel"):
+        super().__init__()
         self.master = master
         self.killed_at = None
-        self._probes = {}
         primary = harness.start_redis(*DATA_NODE_ARGS, name=f"{name}-primary")
         self.servers = [primary] + [harness.start_redis(*DATA_NODE_ARGS, "--replicaof", "127.0.0.1", primary.port,
                                                         name=f"{name}-replica{n}") for n in range(1, replicas + 1)]
@@ -70,21 +60,12 @@ class SentinelDeployment:
 
     # -- what the sentinels say -----------------------------------------------
 
-    def probe(self, server):
-        """One redis-py client per server or sentinel for polling: str replies,
-        1 s timeouts, no retries (a dead server fails the poll at once); it
-        reconnects by itself after a restart."""
-        if server not in self._probes:
-            self._probes[server] = server.client(socket_timeout=1.0, socket_connect_timeout=1.0,
-                                                 decode_responses=True, retry=Retry(NoBackoff(), 0))
-        return self._probes[server]
-
     def live_sentinels(self):
         return [sentinel for sentinel in self.sentinels if sentinel.running()]
 
     def primary_port_of(self, sentinel):
         """The primary's port as `sentinel` names it, or None."""
-        address = _quietly(lambda: self.probe(sentinel).sentinel_get_master_addr_by_name(self.master))
+        address = quietly(lambda: self.probe(sentinel).sentinel_get_master_addr_by_name(self.master))
         return None if not address else int(address[1])
 
     def current_primary(self):
@@ -109,23 +90,11 @@ class SentinelDeployment:
 
     def _knows(self, sentinel, replicas, other_sentinels):
         client = self.probe(sentinel)
-        known = _quietly(lambda: (len(client.sentinel_slaves(self.master)),
+        known = quietly(lambda: (len(client.sentinel_slaves(self.master)),
                                   len(client.sentinel_sentinels(self.master))))
         return known == (replicas, other_sentinels)
 
     # -- data nodes -----------------------------------------------------------
-
-    def role(self, server):
-        """ROLE's first word ("master", "slave"), or None when the server does not answer."""
-        reply = _quietly(lambda: self.probe(server).role())
-        return reply[0] if reply else None
-
-    def replicating_from(self, server):
-        """The port `server` replicates from with its link up, else None."""
-        info = _quietly(lambda: self.probe(server).info("replication"), {})
-        if info.get("role") == "slave" and info.get("master_link_status") == "up":
-            return int(info["master_port"])
-        return None
 
     def wait_replica_of(self, server, primary, timeout=20.0):
         """Waits until `server` replicates from `primary` with its link up."""
@@ -139,7 +108,7 @@ class SentinelDeployment:
 
     def online_replicas(self, server):
         """How many replicas `server` (a primary) has online."""
-        info = _quietly(lambda: self.probe(server).info("replication"), {})
+        info = quietly(lambda: self.probe(server).info("replication"), {})
         return sum(1 for key, value in info.items()
                    if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online")
 
@@ -175,7 +144,7 @@ class SentinelDeployment:
     def _settled_primary(self, replicas):
         """The primary every live sentinel names with no failover in progress or
         down flag, if it answers ROLE master with `replicas` replicas online."""
-        states = [_quietly(lambda sentinel=sentinel: self.probe(sentinel).sentinel_master(self.master))
+        states = [quietly(lambda sentinel=sentinel: self.probe(sentinel).sentinel_master(self.master))
                   for sentinel in self.live_sentinels()]
         if not states or None in states:
             return None
