@@ -16,6 +16,7 @@ final class HiredisContext {
     /// Connects and applies the command timeout and keepalive. Blocks up to the connect timeout.
     init(configuration: RedisConfiguration) throws(RedisError) {
         context = try Self.open(configuration)
+        socket = CHiredis_contextFD(context)
     }
 
     /// Makes a connected context, or frees the half-made one and throws.
@@ -54,26 +55,19 @@ final class HiredisContext {
     private static let ignoreSIGPIPEOnce: Void = CHiredis_ignoreSIGPIPE()
 
     /// The sticky error of this context, or `nil` while it is healthy.
-    var failure: RedisError? { readFailure ?? currentError(connecting: false) }
+    var failure: RedisError? { ioFailure ?? currentError(connecting: false) }
 
     /// The socket, for `poll`.
-    var fileDescriptor: Int32 { CHiredis_contextFD(context) }
+    var fileDescriptor: Int32 { socket }
+    /// The socket hiredis connected; OpsCore writes and reads it itself.
+    private let socket: Int32
 
-    /// Queues commands in the output buffer, encoded as RESP by the caller's side
-    /// (``RedisCommand/appendRESP(to:)``, every argument with its length): one
-    /// `redisAppendFormattedCommand` for the whole pipeline, nothing sent yet.
+    /// Queues commands in the output buffer, encoded as RESP here
+    /// (``RedisCommand/appendRESP(to:)``, every argument with its length); nothing
+    /// is sent until ``flush()``.
     func append(_ commands: [RedisCommand]) throws(RedisError) {
-        guard !commands.isEmpty else { return }
-        output.removeAll(keepingCapacity: output.capacity <= Self.keptOutputCapacity)
+        if let ioFailure { throw ioFailure }
         for command in commands { command.appendRESP(to: &output) }
-        let status = output.withUnsafeBufferPointer { bytes in
-            bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
-                redisAppendFormattedCommand(context, $0, bytes.count)
-            }
-        }
-        if status != REDIS_OK {
-            throw currentError(connecting: false) ?? RedisError(.ioFailure, "could not queue \(commands.first?.name ?? "nothing")")
-        }
     }
 
     /// Queues one command (see ``append(_:)-([RedisCommand])``).
@@ -103,12 +97,13 @@ final class HiredisContext {
         }
     }
 
-    /// The encoding buffer, reused from pipeline to pipeline.
+    /// The queued, unsent bytes, reused from pipeline to pipeline.
     private var output: [UInt8] = []
     /// A buffer grown past this (a large value) is not kept for the next pipeline.
     private static let keptOutputCapacity = 64 * 1024
 
-    /// Sends what is buffered (if anything), then blocks until one reply has arrived.
+    /// The next reply: one already read, or else the queued commands are sent and
+    /// the socket is read until a whole reply is in.
     func readReply() throws(RedisError) -> RedisReply {
         if let reply = try bufferedReply() { return reply }
         try flush()
@@ -118,23 +113,41 @@ final class HiredisContext {
         }
     }
 
-    /// Writes the whole output buffer. Blocks up to the command timeout per write.
+    /// Writes the whole output buffer with `write` on the socket hiredis connected.
+    /// Blocks up to the command timeout per write; a failure (a timeout, a reset, a
+    /// closed socket) is sticky, as hiredis's error flag was.
     func flush() throws(RedisError) {
-        if let readFailure { throw readFailure }
-        var done: Int32 = 0
-        while done == 0 {
-            if redisBufferWrite(context, &done) != REDIS_OK {
-                throw currentError(connecting: false) ?? RedisError(.ioFailure, "write failed")
+        if let ioFailure { throw ioFailure }
+        guard !output.isEmpty else { return }
+        let socket = socket
+        let failureCode: Int32 = output.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let count = write(socket, bytes.baseAddress! + offset, bytes.count - offset)
+                if count > 0 {
+                    offset += count
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return count < 0 ? errno : EPIPE
+                }
             }
+            return 0
         }
+        guard failureCode == 0 else {
+            let error = Self.classify(code: REDIS_ERR_IO, text: String(cString: strerror(failureCode)), connecting: false)
+            ioFailure = error
+            throw error
+        }
+        output.removeAll(keepingCapacity: output.capacity <= Self.keptOutputCapacity)
     }
 
     /// Reads what the socket has (one `read`, blocking up to the command timeout
     /// when nothing has arrived) into the reply reader. A closed socket, a timeout
     /// or a read error is sticky: the context is dead, as hiredis would mark it.
     func readAvailable() throws(RedisError) {
-        if let readFailure { throw readFailure }
-        let socket = fileDescriptor
+        if let ioFailure { throw ioFailure }
+        let socket = socket
         while true {
             var code: Int32 = 0
             let count = reader.fill { room in
@@ -147,26 +160,27 @@ final class HiredisContext {
             let error = count == 0
                 ? Self.classify(code: REDIS_ERR_EOF, text: "Server closed the connection", connecting: false)
                 : Self.classify(code: REDIS_ERR_IO, text: String(cString: strerror(code)), connecting: false)
-            readFailure = error
+            ioFailure = error
             throw error
         }
     }
 
     /// A reply already complete in the reader's buffer, without touching the socket.
     func bufferedReply() throws(RedisError) -> RedisReply? {
-        if let readFailure { throw readFailure }
+        if let ioFailure { throw ioFailure }
         do {
             return try reader.next()
         } catch {
-            readFailure = error
+            ioFailure = error
             throw error
         }
     }
 
     /// Replies are read by OpsCore's own RESP reader from the socket hiredis connected.
     private var reader = RedisReplyReader()
-    /// The sticky failure of a read (hiredis's reader and error flag are not used for reading).
-    private var readFailure: RedisError?
+    /// The sticky failure of a write or read (hiredis connects; its buffers, reader
+    /// and error flag are not used after that).
+    private var ioFailure: RedisError?
 
     private func currentError(connecting: Bool) -> RedisError? {
         Self.error(of: context, connecting: connecting)

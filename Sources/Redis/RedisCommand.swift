@@ -14,7 +14,11 @@ extension RedisArgument {
 
 extension String: RedisArgument {
     public var redisBytes: [UInt8] { Array(utf8) }
-    public func appendRedisBytes(to buffer: inout [UInt8]) { buffer.append(contentsOf: utf8) }
+    public func appendRedisBytes(to buffer: inout [UInt8]) {
+        if utf8.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
+            buffer.append(contentsOf: utf8)
+        }
+    }
 }
 
 extension Substring: RedisArgument {
@@ -28,10 +32,26 @@ extension Array: RedisArgument where Element == UInt8 {
 
 extension Int: RedisArgument {
     public var redisBytes: [UInt8] { Array(String(self).utf8) }
+    public func appendRedisBytes(to buffer: inout [UInt8]) { Int64(self).appendRedisBytes(to: &buffer) }
 }
 
 extension Int64: RedisArgument {
     public var redisBytes: [UInt8] { Array(String(self).utf8) }
+    /// Appends the decimal text without making a `String`.
+    public func appendRedisBytes(to buffer: inout [UInt8]) {
+        if self < 0 { buffer.append(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int64
+        var count = 0
+        var rest = magnitude
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            repeat {
+                scratch[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { buffer.append(scratch[index]) }
+        }
+    }
 }
 
 /// One Redis command: its name and arguments, each an arbitrary byte string.

@@ -14,6 +14,21 @@ import Testing
         #expect(encoded(RedisCommand("HSET", "k", "field", 42)) == Array("*4\r\n$4\r\nHSET\r\n$1\r\nk\r\n$5\r\nfield\r\n$2\r\n42\r\n".utf8))
     }
 
+    @Test(arguments: [0, 7, -7, 10, 1_764_633_600_000, Int64.max, Int64.min])
+    func anIntegerArgumentIsItsDecimalText(value: Int64) {
+        #expect(RedisCommand("ZADD", value).arguments[1] == Array(String(value).utf8))
+        #expect(RedisCommand("ZADD", Int(value)).arguments[1] == Array(String(value).utf8))
+    }
+
+    @Test func aStringArgumentIsItsUTF8WhereverTheStringKeepsIt() {
+        let bridged = "caf\u{E9} \u{1F600}" + String(repeating: "x", count: 40)  // a native, non-ASCII, heap string
+        let small = "caf\u{E9}"  // a small string, kept inline
+        let fromSubstring = String("  spaced  ".dropFirst(2))
+        for text in [bridged, small, fromSubstring, ""] {
+            #expect(RedisCommand("SET", text).arguments[1] == Array(text.utf8))
+        }
+    }
+
     @Test func anyByteOfAnArgumentGoesThroughAsItIs() {
         let binary: [UInt8] = [0, 13, 10, 0x25, 0x73, 0xFF, 0xFE, 0x24, 0x2A]  // NUL, CR, LF, "%s", invalid UTF-8, "$*"
         let command = RedisCommand("SET", binary, [UInt8]())

@@ -6,23 +6,39 @@ public struct SessionID: Sendable, Hashable, CustomStringConvertible, Codable {
     /// Parses a UUID in canonical 8-4-4-4-12 form, either case.
     /// - Returns: `nil` when `text` is not a UUID.
     public init?(_ text: String) {
-        let bytes = Array(text.utf8)
+        var text = text
+        guard let id = text.withUTF8({ SessionID(utf8: $0) }) else { return nil }
+        self = id
+    }
+
+    /// Parses a UUID in canonical 8-4-4-4-12 form, either case, from its UTF-8 bytes.
+    /// - Returns: `nil` when the bytes are not a UUID.
+    init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count == 36 else { return nil }
-        var lowered: [UInt8] = []
-        lowered.reserveCapacity(36)
-        for (index, byte) in bytes.enumerated() {
+        var lowercase = true
+        for index in 0..<36 {
+            let byte = bytes[index]
             if index == 8 || index == 13 || index == 18 || index == 23 {
                 guard byte == UInt8(ascii: "-") else { return nil }
-                lowered.append(byte)
                 continue
             }
             switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"): lowered.append(byte)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): lowered.append(byte + 32)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"): break
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): lowercase = false
             default: return nil
             }
         }
-        self.text = String(decoding: lowered, as: UTF8.self)
+        if lowercase {
+            text = String(decoding: bytes, as: UTF8.self)
+        } else {
+            text = String(unsafeUninitializedCapacity: 36) { lowered in
+                for index in 0..<36 {
+                    let byte = bytes[index]
+                    lowered[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F") ? byte + 32 : byte
+                }
+                return 36
+            }
+        }
     }
 
     /// A new random (version 4) id.

@@ -62,54 +62,57 @@ enum SessionHash {
         var values = [[UInt8]?](repeating: nil, count: names.count)
         var index = 0
         while index + 1 < pairs.count {
-            if case .string(let name) = pairs[index], let slot = nameBytes.firstIndex(of: name) {
+            if case .string(let name) = pairs[index], let slot = slot(of: name) {
                 values[slot] = pairs[index + 1].bytes
             }
             index += 2
         }
-        func required(_ name: String) throws(OpsCoreError) -> [UInt8] {
-            guard let value = values[names.firstIndex(of: name)!] else {
-                throw .corruptSession(key: keyText, field: name, reason: "is missing")
+        func required(_ slot: Int) throws(OpsCoreError) -> [UInt8] {
+            guard let value = values[slot] else {
+                throw .corruptSession(key: keyText, field: names[slot], reason: "is missing")
             }
             return value
         }
-        func text(_ name: String) throws(OpsCoreError) -> String {
-            let bytes = try required(name)
+        func text(_ slot: Int) throws(OpsCoreError) -> String {
+            let bytes = try required(slot)
+            // ASCII (every id and status) is valid UTF-8 as it is.
+            if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
             guard let value = String(validating: bytes, as: UTF8.self) else {
-                throw .corruptSession(key: keyText, field: name, reason: "is not valid UTF-8")
+                throw .corruptSession(key: keyText, field: names[slot], reason: "is not valid UTF-8")
             }
             return value
         }
-        func identifier(_ name: String) throws(OpsCoreError) -> String {
-            let value = try text(name)
+        func identifier(_ slot: Int) throws(OpsCoreError) -> String {
+            let value = try text(slot)
             do {
-                try SessionValidation.checkIdentifier(value, field: name)
+                try SessionValidation.checkIdentifier(value, field: names[slot])
             } catch {
-                throw .corruptSession(key: keyText, field: name, reason: "is not a valid id")
+                throw .corruptSession(key: keyText, field: names[slot], reason: "is not a valid id")
             }
             return value
         }
-        func timestamp(_ name: String) throws(OpsCoreError) -> Timestamp {
-            guard let value = Timestamp(iso8601: try required(name)) else {
-                throw .corruptSession(key: keyText, field: name, reason: "is not an ISO-8601 UTC time with milliseconds")
+        func timestamp(_ slot: Int) throws(OpsCoreError) -> Timestamp {
+            guard let value = Timestamp(iso8601: try required(slot)) else {
+                throw .corruptSession(key: keyText, field: names[slot], reason: "is not an ISO-8601 UTC time with milliseconds")
             }
             return value
         }
-        guard let id = SessionID(try text(sessionID)) else {
+        let idBytes = try required(Slot.sessionID)
+        guard let id = idBytes.withUnsafeBufferPointer({ SessionID(utf8: $0) }) else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "is not a UUID")
         }
-        guard key.count > 36, key[key.count - 37] == UInt8(ascii: ":"), key.suffix(36).elementsEqual(id.text.utf8) else {
+        guard key.count > 36, key[key.count - 37] == UInt8(ascii: ":"), Self.isLowercase(of: idBytes, keySuffixOf: key) else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "does not match the key")
         }
-        guard let statusValue = SessionStatus(rawValue: try text(status)) else {
+        guard let statusValue = SessionStatus(rawValue: try text(Slot.status)) else {
             throw .corruptSession(key: keyText, field: status, reason: "is not a known status")
         }
-        guard let versionValue = Int64(try text(version)), versionValue >= 1, versionValue < maximumVersion else {
+        guard let versionValue = decimal(try required(Slot.version)), versionValue >= 1, versionValue < maximumVersion else {
             throw .corruptSession(key: keyText, field: version, reason: "is not an integer from 1 to 2^53 - 2")
         }
         let metadataValue: JSONValue
         do {
-            metadataValue = try JSONValue(parsing: try required(metadata))
+            metadataValue = try JSONValue(parsing: try required(Slot.metadata))
         } catch let error as OpsCoreError {
             throw error
         } catch {
@@ -120,13 +123,63 @@ enum SessionHash {
         }
         return Session(
             id: id,
-            agentID: try identifier(agentID),
-            workflowID: try identifier(workflowID),
+            agentID: try identifier(Slot.agentID),
+            workflowID: try identifier(Slot.workflowID),
             status: statusValue,
-            startTime: try timestamp(startTime),
-            lastUpdatedTime: try timestamp(lastUpdatedTime),
+            startTime: try timestamp(Slot.startTime),
+            lastUpdatedTime: try timestamp(Slot.lastUpdatedTime),
             metadata: metadataObject,
             version: versionValue
         )
+    }
+
+    /// Whether the last 36 bytes of `key` are `id` (a valid UUID's bytes) in lowercase.
+    private static func isLowercase(of id: [UInt8], keySuffixOf key: [UInt8]) -> Bool {
+        guard id.count == 36, key.count >= 36 else { return false }
+        let offset = key.count - 36
+        for index in 0..<36 {
+            let byte = id[index]
+            let lowered = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+            if key[offset + index] != lowered { return false }
+        }
+        return true
+    }
+
+    /// Each field's position in ``names``.
+    private enum Slot {
+        static let sessionID = 0, agentID = 1, workflowID = 2, status = 3
+        static let startTime = 4, lastUpdatedTime = 5, metadata = 6, version = 7
+    }
+
+    /// The position in ``names`` of a field name, `nil` for a field OpsCore does not write.
+    private static func slot(of name: [UInt8]) -> Int? {
+        // The names differ in length but for agent_id/metadata (8) and session_id/start_time (10).
+        switch name.count {
+        case 6: return name == nameBytes[Slot.status] ? Slot.status : nil
+        case 7: return name == nameBytes[Slot.version] ? Slot.version : nil
+        case 8:
+            if name == nameBytes[Slot.agentID] { return Slot.agentID }
+            return name == nameBytes[Slot.metadata] ? Slot.metadata : nil
+        case 10:
+            if name == nameBytes[Slot.sessionID] { return Slot.sessionID }
+            return name == nameBytes[Slot.startTime] ? Slot.startTime : nil
+        case 11: return name == nameBytes[Slot.workflowID] ? Slot.workflowID : nil
+        case 17: return name == nameBytes[Slot.lastUpdatedTime] ? Slot.lastUpdatedTime : nil
+        default: return nil
+        }
+    }
+
+    /// A decimal integer of 1 to 18 digits, with an optional `+` (as `Int64(_:)` reads
+    /// it); `nil` for anything else, negative numbers included.
+    private static func decimal(_ bytes: [UInt8]) -> Int64? {
+        let digits = bytes.first == UInt8(ascii: "+") ? bytes.dropFirst() : bytes[...]
+        guard !digits.isEmpty, digits.count <= 18 else { return nil }
+        var value: Int64 = 0
+        for byte in digits {
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            value = value * 10 + Int64(digit)
+        }
+        return value
     }
 }
