@@ -113,6 +113,26 @@ final class HiredisContext {
         }
     }
 
+    /// ``readReply()``, but the reply is handed to `body` as its bytes in the read buffer.
+    func readReplyBytes(_ body: (RedisReplyBytes) -> Void) throws(RedisError) {
+        if try bufferedReplyBytes(body) { return }
+        try flush()
+        while true {
+            try readAvailable()
+            if try bufferedReplyBytes(body) { return }
+        }
+    }
+
+    private func bufferedReplyBytes(_ body: (RedisReplyBytes) -> Void) throws(RedisError) -> Bool {
+        if let ioFailure { throw ioFailure }
+        do {
+            return try reader.nextBytes(body)
+        } catch {
+            ioFailure = error
+            throw error
+        }
+    }
+
     /// Writes the whole output buffer with `write` on the socket hiredis connected.
     /// Blocks up to the command timeout per write; a failure (a timeout, a reset, a
     /// closed socket) is sticky, as hiredis's error flag was.

@@ -148,6 +148,44 @@ public final class RedisConnection {
         try pipeline([command], readOnly: command.isReadOnly)[0].throwingServerError()
     }
 
+    /// Sends one command and hands its reply to `body` as the RESP bytes in the read
+    /// buffer, so a large reply is decoded without a ``RedisReply`` per element. Blocks.
+    ///
+    /// Error replies reach `body` too (``RedisReplyBytes/isError``), as in ``pipeline(_:readOnly:)``.
+    /// - Parameters:
+    ///   - readOnly: Whether the command only reads: a socket failure is then
+    ///     ``RedisError/isSafeToRetry``.
+    ///   - body: Decodes the reply; the bytes are valid only during the call.
+    /// - Throws: ``RedisError`` for socket and protocol failures.
+    public func send(_ command: RedisCommand, readOnly: Bool, decoding body: (RedisReplyBytes) -> Void) throws(RedisError) {
+        if var failure {
+            failure.isSafeToRetry = readOnly
+            throw failure
+        }
+        roundTrips += 1
+        do {
+            if isAsking {
+                try context.append([Self.asking, command])
+                _ = try context.readReply()
+            } else {
+                try context.append(command)
+            }
+            var refusal: RedisReply?
+            try context.readReplyBytes { bytes in
+                if topology != nil, bytes.isError { refusal = bytes.reply }
+                body(bytes)
+            }
+            if let refusal { noticeReplica(in: [refusal]) }
+        } catch {
+            if let topology, error.isConnectionError {
+                topology.locator.invalidate(generation: topology.generation)
+            }
+            var failure = error
+            failure.isSafeToRetry = readOnly
+            throw failure
+        }
+    }
+
     /// Sends one command built from a name and arguments. Blocks.
     @discardableResult
     public func send(_ name: String, _ arguments: any RedisArgument...) throws(RedisError) -> RedisReply {

@@ -67,6 +67,57 @@ struct RedisReplyReader {
         return reply
     }
 
+    /// Hands the next whole reply to `body` as its RESP bytes, where they lie in the
+    /// buffer (no ``RedisReply`` is built); `false` while its bytes have not all arrived.
+    /// - Throws: ``RedisError`` `protocolError`, as ``next()``.
+    mutating func nextBytes(_ body: (RedisReplyBytes) -> Void) throws(RedisError) -> Bool {
+        guard start < end else { return false }
+        let (from, to) = (start, end)
+        let replyEnd = try buffer.withUnsafeBufferPointer { bytes throws(RedisError) -> Int in
+            let window = UnsafeBufferPointer(rebasing: bytes[..<to])
+            guard let replyEnd = try Self.scan(window, at: from, depth: 0) else { return -1 }
+            body(RedisReplyBytes(UnsafeBufferPointer(rebasing: window[from..<replyEnd])))
+            return replyEnd
+        }
+        guard replyEnd >= 0 else { return false }
+        start = replyEnd
+        if start == end {
+            start = 0
+            end = 0
+        }
+        return true
+    }
+
+    /// Builds the reply that fills `bytes`, which ``scan(_:at:depth:)`` found whole and valid.
+    static func reply(of bytes: UnsafeBufferPointer<UInt8>) -> RedisReply {
+        var position = 0
+        return decode(bytes, at: &position)
+    }
+
+    /// Each element of the array of bulk strings that fills `bytes` (a whole, valid
+    /// reply), `nil` for a null element; `nil` when the reply is not such an array.
+    static func bulkStrings(in bytes: UnsafeBufferPointer<UInt8>) -> [UnsafeBufferPointer<UInt8>?]? {
+        guard bytes.first == UInt8(ascii: "*"), let countEnd = lineEnd(bytes, from: 1),
+              let count = try? integer(bytes, 1, countEnd), count >= 0
+        else { return nil }
+        var elements: [UnsafeBufferPointer<UInt8>?] = []
+        elements.reserveCapacity(Int(count))
+        var index = countEnd + 2
+        for _ in 0..<count {
+            guard bytes[index] == UInt8(ascii: "$"), let lengthEnd = lineEnd(bytes, from: index + 1),
+                  let length = try? integer(bytes, index + 1, lengthEnd)
+            else { return nil }
+            index = lengthEnd + 2
+            if length < 0 {
+                elements.append(nil)
+            } else {
+                elements.append(UnsafeBufferPointer(rebasing: bytes[index..<index + Int(length)]))
+                index += Int(length) + 2
+            }
+        }
+        return elements
+    }
+
     private mutating func makeRoom() {
         if start == end {
             start = 0

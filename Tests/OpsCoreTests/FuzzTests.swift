@@ -1,5 +1,5 @@
 @testable import OpsCore
-import Redis
+@testable import Redis
 import Testing
 
 /// Seeded fuzzing of the three parsers that take input from other programs: the
@@ -124,6 +124,7 @@ import Testing
                 fields[index].1 = Self.mutate(fields[index].1, &random)
                 fields.shuffle(using: &random)
             }
+            #expect(Self.outcome(decodingInPlace: fields, key: key) == Self.outcome { () throws(OpsCoreError) in try SessionHash.decode(reply(fields), key: key) })
             do {
                 if try SessionHash.decode(reply(fields), key: key) != nil { decoded += 1 }
             } catch OpsCoreError.corruptSession(let reportedKey, let field, _) {
@@ -136,5 +137,31 @@ import Testing
         }
         #expect(decoded > 100)
         #expect(corrupt > 1_000)
+    }
+
+    /// A decode's session or error, as text, to compare the two ways of decoding.
+    private static func outcome(_ decode: () throws(OpsCoreError) -> Session?) -> String {
+        do {
+            return String(describing: try decode())
+        } catch {
+            return "error: \(error)"
+        }
+    }
+
+    /// The fields sent as an `HGETALL` reply's RESP and decoded where they lie in the
+    /// reader's buffer, as ``SessionStore/read(_:)`` does.
+    private static func outcome(decodingInPlace fields: [(String, [UInt8])], key: [UInt8]) -> String {
+        var resp = Array("*\(fields.count * 2)\r\n".utf8)
+        for (name, value) in fields {
+            for bytes in [Array(name.utf8), value] { resp += Array("$\(bytes.count)\r\n".utf8) + bytes + [13, 10] }
+        }
+        var reader = RedisReplyReader()
+        reader.feed(resp)
+        var result = "no reply"
+        _ = try? reader.nextBytes { bytes in
+            guard let elements = bytes.bulkStrings else { return }
+            result = outcome { () throws(OpsCoreError) in try SessionHash.decode(elements: elements, key: key) }
+        }
+        return result
     }
 }

@@ -90,6 +90,32 @@ import Testing
         }
     }
 
+    @Test func aReplyLentAsBytesIsTheSameReplyAndItsBulkStringsPointIntoIt() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            let reply = Self.randomReply(depth: 0, &generator)
+            var reader = RedisReplyReader()
+            reader.feed(Self.resp(reply) + Array(":7\r\n".utf8))
+            var lent: RedisReply?
+            var strings: [[UInt8]?]?
+            #expect(try reader.nextBytes { bytes in
+                lent = bytes.reply
+                strings = bytes.bulkStrings.map { $0.map { $0.map { Array($0) } } }
+            })
+            #expect(lent == reply)
+            // Only an array of bulk strings (and nulls) has them; they are its elements' bytes.
+            if case .array(let elements) = reply, elements.allSatisfy({ if case .string = $0 { true } else { $0 == .null } }) {
+                #expect(strings == elements.map(\.bytes))
+            } else {
+                #expect(strings == nil)
+            }
+            #expect(try reader.next() == .integer(7))
+        }
+        var reader = RedisReplyReader()
+        reader.feed(Array("*2\r\n$1\r\na\r\n".utf8))
+        #expect(try reader.nextBytes { _ in Issue.record("an incomplete reply was lent") } == false)
+    }
+
     @Test func aReplySplitAnywhereIsReturnedOnlyOnceWhole() throws {
         let reply = RedisReply.array([.string(Array("k\r\n".utf8)), .array([.integer(-12), .status("OK"), .null]), .string([])])
         let bytes = Self.resp(reply) + Array(":7\r\n".utf8)

@@ -53,27 +53,29 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         millisecondsSince1970 = parsed
     }
 
-    /// Where the separators of the 24-byte form stand.
-    private static let separators: [(Int, UInt8)] = [
-        (4, UInt8(ascii: "-")), (7, UInt8(ascii: "-")), (10, UInt8(ascii: "T")), (13, UInt8(ascii: ":")),
-        (16, UInt8(ascii: ":")), (19, UInt8(ascii: ".")), (23, UInt8(ascii: "Z")),
-    ]
-
     private static func parse(_ text: UnsafeBufferPointer<UInt8>) -> Int64? {
-        guard text.count == 24 else { return nil }
-        func number(_ range: Range<Int>) -> Int64? {
+        guard text.count == 24,
+              text[4] == UInt8(ascii: "-"), text[7] == UInt8(ascii: "-"), text[10] == UInt8(ascii: "T"),
+              text[13] == UInt8(ascii: ":"), text[16] == UInt8(ascii: ":"), text[19] == UInt8(ascii: "."),
+              text[23] == UInt8(ascii: "Z")
+        else { return nil }
+        // Every other byte is a digit; 0xFF marks one that is not.
+        func digit(_ index: Int) -> Int64 {
+            let value = text[index] &- UInt8(ascii: "0")
+            return value < 10 ? Int64(value) : 0xFF
+        }
+        func number(_ from: Int, _ count: Int) -> Int64? {
             var value: Int64 = 0
-            for index in range {
-                let byte = text[index]
-                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            for index in from..<from + count {
+                let next = digit(index)
+                if next == 0xFF { return nil }
+                value = value * 10 + next
             }
             return value
         }
-        for (index, separator) in separators where text[index] != separator { return nil }
-        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
-              let millisecond = number(20..<23),
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
+              let millisecond = number(20, 3),
               (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
               hour < 24, minute < 60, second < 60
         else { return nil }

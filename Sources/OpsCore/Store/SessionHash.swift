@@ -58,16 +58,49 @@ enum SessionHash {
             throw .corruptSession(key: keyText, field: "-", reason: "unexpected reply to HGETALL")
         }
         if pairs.isEmpty { return nil }
-        // Field values by position in `names`; unknown fields are ignored.
-        var values = [[UInt8]?](repeating: nil, count: names.count)
+        // The known fields' values, copied into one buffer and decoded from there.
+        var joined: [UInt8] = []
+        var ranges = [Range<Int>?](repeating: nil, count: names.count)
         var index = 0
         while index + 1 < pairs.count {
-            if case .string(let name) = pairs[index], let slot = slot(of: name) {
-                values[slot] = pairs[index + 1].bytes
+            if case .string(let name) = pairs[index], let value = pairs[index + 1].bytes,
+               let slot = name.withUnsafeBufferPointer({ slot(of: $0) }) {
+                ranges[slot] = joined.count..<joined.count + value.count
+                joined += value
             }
             index += 2
         }
-        func required(_ slot: Int) throws(OpsCoreError) -> [UInt8] {
+        return try joined.withUnsafeBufferPointer { buffer throws(OpsCoreError) -> Session in
+            var values = FieldValues(repeating: nil)
+            for slot in ranges.indices {
+                if let range = ranges[slot] { values[slot] = UnsafeBufferPointer(rebasing: buffer[range]) }
+            }
+            return try decode(values, key: key)
+        }
+    }
+
+    /// Reads a session from the elements of an `HGETALL` reply, lent by
+    /// ``Redis/RedisConnection/send(_:readOnly:decoding:)`` where they lie in the read buffer.
+    /// - Returns: `nil` when there are no elements (no such key).
+    /// - Throws: ``OpsCoreError/corruptSession(key:field:reason:)`` naming the key and field.
+    static func decode(elements: [UnsafeBufferPointer<UInt8>?], key: [UInt8]) throws(OpsCoreError) -> Session? {
+        if elements.isEmpty { return nil }
+        var values = FieldValues(repeating: nil)
+        var index = 0
+        while index + 1 < elements.count {
+            if let name = elements[index], let slot = slot(of: name) { values[slot] = elements[index + 1] }
+            index += 2
+        }
+        return try decode(values, key: key)
+    }
+
+    /// Each known field's value by its position in ``names``, `nil` where it is missing.
+    private typealias FieldValues = InlineArray<8, UnsafeBufferPointer<UInt8>?>
+
+    /// Checks and converts every field; the one place a session is read from a hash.
+    private static func decode(_ values: FieldValues, key: [UInt8]) throws(OpsCoreError) -> Session {
+        var keyText: String { String(decoding: key, as: UTF8.self) }
+        func required(_ slot: Int) throws(OpsCoreError) -> UnsafeBufferPointer<UInt8> {
             guard let value = values[slot] else {
                 throw .corruptSession(key: keyText, field: names[slot], reason: "is missing")
             }
@@ -98,7 +131,7 @@ enum SessionHash {
             return value
         }
         let idBytes = try required(Slot.sessionID)
-        guard let id = idBytes.withUnsafeBufferPointer({ SessionID(utf8: $0) }) else {
+        guard let id = SessionID(utf8: idBytes) else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "is not a UUID")
         }
         guard key.count > 36, key[key.count - 37] == UInt8(ascii: ":"), Self.isLowercase(of: idBytes, keySuffixOf: key) else {
@@ -134,7 +167,7 @@ enum SessionHash {
     }
 
     /// Whether the last 36 bytes of `key` are `id` (a valid UUID's bytes) in lowercase.
-    private static func isLowercase(of id: [UInt8], keySuffixOf key: [UInt8]) -> Bool {
+    private static func isLowercase(of id: UnsafeBufferPointer<UInt8>, keySuffixOf key: [UInt8]) -> Bool {
         guard id.count == 36, key.count >= 36 else { return false }
         let offset = key.count - 36
         for index in 0..<36 {
@@ -152,26 +185,30 @@ enum SessionHash {
     }
 
     /// The position in ``names`` of a field name, `nil` for a field OpsCore does not write.
-    private static func slot(of name: [UInt8]) -> Int? {
+    private static func slot(of name: UnsafeBufferPointer<UInt8>) -> Int? {
+        func equals(_ known: [UInt8]) -> Bool {
+            for index in known.indices where known[index] != name[index] { return false }
+            return true
+        }
         // The names differ in length but for agent_id/metadata (8) and session_id/start_time (10).
         switch name.count {
-        case 6: return name == nameBytes[Slot.status] ? Slot.status : nil
-        case 7: return name == nameBytes[Slot.version] ? Slot.version : nil
+        case 6: return equals(nameBytes[Slot.status]) ? Slot.status : nil
+        case 7: return equals(nameBytes[Slot.version]) ? Slot.version : nil
         case 8:
-            if name == nameBytes[Slot.agentID] { return Slot.agentID }
-            return name == nameBytes[Slot.metadata] ? Slot.metadata : nil
+            if equals(nameBytes[Slot.agentID]) { return Slot.agentID }
+            return equals(nameBytes[Slot.metadata]) ? Slot.metadata : nil
         case 10:
-            if name == nameBytes[Slot.sessionID] { return Slot.sessionID }
-            return name == nameBytes[Slot.startTime] ? Slot.startTime : nil
-        case 11: return name == nameBytes[Slot.workflowID] ? Slot.workflowID : nil
-        case 17: return name == nameBytes[Slot.lastUpdatedTime] ? Slot.lastUpdatedTime : nil
+            if equals(nameBytes[Slot.sessionID]) { return Slot.sessionID }
+            return equals(nameBytes[Slot.startTime]) ? Slot.startTime : nil
+        case 11: return equals(nameBytes[Slot.workflowID]) ? Slot.workflowID : nil
+        case 17: return equals(nameBytes[Slot.lastUpdatedTime]) ? Slot.lastUpdatedTime : nil
         default: return nil
         }
     }
 
     /// A decimal integer of 1 to 18 digits, with an optional `+` (as `Int64(_:)` reads
     /// it); `nil` for anything else, negative numbers included.
-    private static func decimal(_ bytes: [UInt8]) -> Int64? {
+    private static func decimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         let digits = bytes.first == UInt8(ascii: "+") ? bytes.dropFirst() : bytes[...]
         guard !digits.isEmpty, digits.count <= 18 else { return nil }
         var value: Int64 = 0

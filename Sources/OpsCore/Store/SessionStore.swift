@@ -69,19 +69,53 @@ public final class SessionStore: Sendable {
     static let migrating = RedisError(RedisServerError(code: "TRYAGAIN", message: "the slot is migrating; waiting for the migration to finish"))
 
     /// Reads one session. One round trip.
+    ///
+    /// The reply is decoded where it lies in the connection's read buffer (no
+    /// reply value per field); anything but an array of bulk strings is handled
+    /// as a reply value.
     /// - Returns: `nil` when there is no such session.
     /// - Throws: ``OpsCoreError`` `corruptSession` or `redis`.
     public func read(_ id: SessionID) throws(OpsCoreError) -> Session? {
         let key = keys.session(id)
-        // WRONGTYPE stays a reply (a corrupt session); other refusals (a Cluster's ASK) are thrown inside, to be followed.
-        let reply = try run(routingKey: key) { connection in
-            let reply = try connection.pipeline([RedisCommand("HGETALL", key)], readOnly: true)[0]
-            if case .error(let refusal) = reply, refusal.code != "WRONGTYPE" { throw RedisError(refusal) }
+        let read = try run(routingKey: key) { connection in
+            var read = HashRead.none
+            try connection.send(RedisCommand("HGETALL", key), readOnly: true) { bytes in
+                guard let elements = bytes.bulkStrings else {
+                    read = .reply(bytes.reply)
+                    return
+                }
+                if elements.isEmpty { return }
+                do throws(OpsCoreError) {
+                    read = .session(try SessionHash.decode(elements: elements, key: key))
+                } catch {
+                    read = .failure(error)
+                }
+            }
+            // WRONGTYPE stays a reply (a corrupt session); other refusals (a Cluster's ASK) are thrown inside, to be followed.
+            if case .reply(.error(let refusal)) = read, refusal.code != "WRONGTYPE" { throw RedisError(refusal) }
             // An empty read on a node importing the slot may mean "not moved yet", never "not found".
-            if connection.isAsking, reply.array?.isEmpty ?? reply.isNull { throw Self.migrating }
-            return reply
+            if connection.isAsking, case .none = read { throw Self.migrating }
+            if connection.isAsking, case .reply(.null) = read { throw Self.migrating }
+            return read
         }
-        return try SessionHash.decode(reply, key: key)
+        switch read {
+        case .session(let session): return session
+        case .none: return nil
+        case .failure(let error): throw error
+        case .reply(let reply): return try SessionHash.decode(reply, key: key)
+        }
+    }
+
+    /// What one `HGETALL` of a session gave.
+    private enum HashRead {
+        /// The session, decoded.
+        case session(Session?)
+        /// An empty array: no such key.
+        case none
+        /// The fields were there but do not make a session.
+        case failure(OpsCoreError)
+        /// Not an array of bulk strings (an error, say), for ``SessionHash/decode(_:key:)``.
+        case reply(RedisReply)
     }
 
     /// Creates a session if its agent is registered and its id is free. Two round trips.
