@@ -139,25 +139,31 @@ import Testing
         #expect(corrupt > 1_000)
     }
 
-    /// A decode's session or error, as text, to compare the two ways of decoding.
-    private static func outcome(_ decode: () throws(OpsCoreError) -> Session?) -> String {
+    /// A decode's session, or its error as text, to compare the two ways of decoding.
+    private enum Outcome: Equatable {
+        case decoded(Session?)
+        case failed(String)
+        case noReply
+    }
+
+    private static func outcome(_ decode: () throws(OpsCoreError) -> Session?) -> Outcome {
         do {
-            return String(describing: try decode())
+            return .decoded(try decode())
         } catch {
-            return "error: \(error)"
+            return .failed("\(error)")
         }
     }
 
     /// The fields sent as an `HGETALL` reply's RESP and decoded where they lie in the
     /// reader's buffer, as ``SessionStore/read(_:)`` does.
-    private static func outcome(decodingInPlace fields: [(String, [UInt8])], key: [UInt8]) -> String {
+    private static func outcome(decodingInPlace fields: [(String, [UInt8])], key: [UInt8]) -> Outcome {
         var resp = Array("*\(fields.count * 2)\r\n".utf8)
         for (name, value) in fields {
             for bytes in [Array(name.utf8), value] { resp += Array("$\(bytes.count)\r\n".utf8) + bytes + [13, 10] }
         }
         var reader = RedisReplyReader()
         reader.feed(resp)
-        var result = "no reply"
+        var result = Outcome.noReply
         _ = try? reader.nextBytes { bytes in
             guard let elements = bytes.bulkStrings else { return }
             result = outcome { () throws(OpsCoreError) in try SessionHash.decode(elements: elements, key: key) }
