@@ -9,7 +9,7 @@ import Darwin
 ///
 /// Not thread safe: one thread uses a context at a time. Every method blocks the
 /// calling thread on the socket (bounded by the timeouts set at connect).
-/// A context whose hiredis error flag is set is dead for good; ``failure`` keeps it.
+/// A context whose socket failed (or whose hiredis error flag is set) is dead for good; ``failure`` keeps it.
 final class HiredisContext {
     private let context: UnsafeMutablePointer<redisContext>
 

@@ -57,7 +57,7 @@ extension Int64: RedisArgument {
 /// One Redis command: its name and arguments, each an arbitrary byte string.
 ///
 /// Commands are sent as RESP arrays of bulk strings with explicit lengths
-/// (``appendRESP(to:)``, then `redisAppendFormattedCommand`), so any byte (NUL, CR,
+/// (``appendRESP(to:)``, then one `write` per pipeline), so any byte (NUL, CR,
 /// LF, invalid UTF-8) is sent as it is; no format string is ever built.
 /// The arguments are stored back to back in one buffer with their lengths, so a
 /// command costs two allocations however many arguments it has.
