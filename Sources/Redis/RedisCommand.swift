@@ -85,6 +85,15 @@ public struct RedisCommand: Sendable, Hashable {
         for argument in arguments { append(argument) }
     }
 
+    /// Creates a command of one byte-string argument (a key), as `HGETALL key`.
+    public init(_ name: String, _ key: [UInt8]) {
+        storage = []
+        storage.reserveCapacity(name.utf8.count + key.count)
+        name.appendRedisBytes(to: &storage)
+        lengths = [storage.count, key.count]
+        storage.append(contentsOf: key)
+    }
+
     /// Creates a command from raw byte strings, the name first.
     public init(rawArguments: [[UInt8]]) {
         storage = rawArguments.flatMap { $0 }

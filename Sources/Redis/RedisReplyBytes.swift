@@ -8,8 +8,13 @@ public struct RedisReplyBytes {
     /// The reply's bytes, its type byte first.
     public let bytes: UnsafeBufferPointer<UInt8>
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    /// The elements of an array of bulk strings, each pointing into ``bytes`` (`nil`
+    /// for a null element); `nil` when the reply is something else.
+    public let bulkStrings: [UnsafeBufferPointer<UInt8>?]?
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, bulkStrings: [UnsafeBufferPointer<UInt8>?]?) {
         self.bytes = bytes
+        self.bulkStrings = bulkStrings
     }
 
     /// The reply built as a ``RedisReply`` (allocating as ``RedisConnection/send(_:)`` does).
@@ -17,8 +22,4 @@ public struct RedisReplyBytes {
 
     /// Whether the reply is an error reply.
     public var isError: Bool { bytes.first == UInt8(ascii: "-") }
-
-    /// The elements of an array of bulk strings, each pointing into ``bytes`` (`nil`
-    /// for a null element); `nil` when the reply is something else.
-    public var bulkStrings: [UnsafeBufferPointer<UInt8>?]? { RedisReplyReader.bulkStrings(in: bytes) }
 }

@@ -75,8 +75,14 @@ struct RedisReplyReader {
         let (from, to) = (start, end)
         let replyEnd = try buffer.withUnsafeBufferPointer { bytes throws(RedisError) -> Int in
             let window = UnsafeBufferPointer(rebasing: bytes[..<to])
+            // An array of bulk strings (a hash's fields) is found whole and split in one pass.
+            if let (replyEnd, elements) = Self.bulkStringArray(window, at: from) {
+                body(RedisReplyBytes(UnsafeBufferPointer(rebasing: window[from..<replyEnd]), bulkStrings: elements))
+                return replyEnd
+            }
             guard let replyEnd = try Self.scan(window, at: from, depth: 0) else { return -1 }
-            body(RedisReplyBytes(UnsafeBufferPointer(rebasing: window[from..<replyEnd])))
+            // Not an array of bulk strings (what the one pass above takes whole).
+            body(RedisReplyBytes(UnsafeBufferPointer(rebasing: window[from..<replyEnd]), bulkStrings: nil))
             return replyEnd
         }
         guard replyEnd >= 0 else { return false }
@@ -88,34 +94,42 @@ struct RedisReplyReader {
         return true
     }
 
+    /// The end and elements of the array of bulk strings at `index` when all of it
+    /// is in `bytes` and well formed; `nil` otherwise (another reply, an incomplete
+    /// one, or bad RESP), for ``scan(_:at:depth:)`` to judge.
+    private static func bulkStringArray(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> (Int, [UnsafeBufferPointer<UInt8>?])? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "*"),
+              let countEnd = lineEnd(bytes, from: index + 1),
+              let count = try? integer(bytes, index + 1, countEnd), count >= 0,
+              count <= (bytes.count - countEnd) / 4  // each element takes at least 4 bytes
+        else { return nil }
+        var elements: [UnsafeBufferPointer<UInt8>?] = []
+        elements.reserveCapacity(Int(count))
+        var position = countEnd + 2
+        for _ in 0..<count {
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "$"),
+                  let lengthEnd = lineEnd(bytes, from: position + 1),
+                  let length = try? integer(bytes, position + 1, lengthEnd), length >= -1, length <= maximumBulkLength
+            else { return nil }
+            position = lengthEnd + 2
+            if length == -1 {
+                elements.append(nil)
+                continue
+            }
+            let dataEnd = position + Int(length)
+            guard dataEnd + 2 <= bytes.count, bytes[dataEnd] == UInt8(ascii: "\r"), bytes[dataEnd + 1] == UInt8(ascii: "\n") else {
+                return nil
+            }
+            elements.append(UnsafeBufferPointer(rebasing: bytes[position..<dataEnd]))
+            position = dataEnd + 2
+        }
+        return (position, elements)
+    }
+
     /// Builds the reply that fills `bytes`, which ``scan(_:at:depth:)`` found whole and valid.
     static func reply(of bytes: UnsafeBufferPointer<UInt8>) -> RedisReply {
         var position = 0
         return decode(bytes, at: &position)
-    }
-
-    /// Each element of the array of bulk strings that fills `bytes` (a whole, valid
-    /// reply), `nil` for a null element; `nil` when the reply is not such an array.
-    static func bulkStrings(in bytes: UnsafeBufferPointer<UInt8>) -> [UnsafeBufferPointer<UInt8>?]? {
-        guard bytes.first == UInt8(ascii: "*"), let countEnd = lineEnd(bytes, from: 1),
-              let count = try? integer(bytes, 1, countEnd), count >= 0
-        else { return nil }
-        var elements: [UnsafeBufferPointer<UInt8>?] = []
-        elements.reserveCapacity(Int(count))
-        var index = countEnd + 2
-        for _ in 0..<count {
-            guard bytes[index] == UInt8(ascii: "$"), let lengthEnd = lineEnd(bytes, from: index + 1),
-                  let length = try? integer(bytes, index + 1, lengthEnd)
-            else { return nil }
-            index = lengthEnd + 2
-            if length < 0 {
-                elements.append(nil)
-            } else {
-                elements.append(UnsafeBufferPointer(rebasing: bytes[index..<index + Int(length)]))
-                index += Int(length) + 2
-            }
-        }
-        return elements
     }
 
     private mutating func makeRoom() {

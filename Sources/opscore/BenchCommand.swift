@@ -71,7 +71,7 @@ struct BenchCommand: ParsableCommand {
             report(try runner.update(connections: count, sessions: sessions))
             if count == 1 {
                 progress("get and update floors ×1")
-                try runner.floors(like: sessions[0][0]).forEach(report)
+                try runner.floors(like: sessions[0]).forEach(report)
             }
             if count == 1, try runner.connectedReplicas() > 0 {
                 progress("update ×1 with WAIT 1")

@@ -116,6 +116,21 @@ import Testing
         #expect(try reader.nextBytes { _ in Issue.record("an incomplete reply was lent") } == false)
     }
 
+    @Test func aHashReplySplitAnywhereIsLentOnlyOnceWhole() throws {
+        let fields: [[UInt8]] = [Array("session_id".utf8), Array("k\r\n$3\r\n".utf8), Array("metadata".utf8), []]
+        let bytes = Array("*5\r\n".utf8) + fields.flatMap { Array("$\($0.count)\r\n".utf8) + $0 + [13, 10] } + Array("$-1\r\n:7\r\n".utf8)
+        for split in 0...bytes.count {
+            var reader = RedisReplyReader()
+            var lent: [[UInt8]?] = []
+            let take = { (bytes: RedisReplyBytes) in lent += bytes.bulkStrings?.map { $0.map { Array($0) } } ?? [] }
+            reader.feed(Array(bytes[..<split]))
+            while try reader.nextBytes(take) {}
+            reader.feed(Array(bytes[split...]))
+            while try reader.nextBytes(take) {}
+            #expect(lent == fields.map { $0 } + [nil], "split at \(split)")
+        }
+    }
+
     @Test func aReplySplitAnywhereIsReturnedOnlyOnceWhole() throws {
         let reply = RedisReply.array([.string(Array("k\r\n".utf8)), .array([.integer(-12), .status("OK"), .null]), .string([])])
         let bytes = Self.resp(reply) + Array(":7\r\n".utf8)
@@ -133,8 +148,12 @@ import Testing
     @Test(arguments: [
         "?x\r\n", ":12a\r\n", ":\r\n", ":99999999999999999999\r\n", "$-2\r\n", "$3\r\nabcd\r\n", "*-2\r\n",
         "$536870913\r\n", String(repeating: "*1\r\n", count: 17) + ":1\r\n",
+        "*2\r\n$1\r\na\r\n$-2\r\n", "*1\r\n$1\r\nab\r\n", "*1\r\n$536870913\r\n", "*1\r\n$x\r\n",
     ])
     func bytesThatAreNotRESPAreAProtocolError(text: String) {
+        var reader = RedisReplyReader()
+        reader.feed(Array(text.utf8))
+        #expect(throws: RedisError.self, "lent as bytes") { _ = try reader.nextBytes { _ in } }
         #expect(throws: RedisError.self) { try RedisReplyDecoder.decode(resp: Array(text.utf8)) }
         do {
             _ = try RedisReplyDecoder.decode(resp: Array(text.utf8))

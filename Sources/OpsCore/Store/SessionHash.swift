@@ -83,7 +83,9 @@ enum SessionHash {
     /// ``Redis/RedisConnection/send(_:readOnly:decoding:)`` where they lie in the read buffer.
     /// - Returns: `nil` when there are no elements (no such key).
     /// - Throws: ``OpsCoreError/corruptSession(key:field:reason:)`` naming the key and field.
-    static func decode(elements: [UnsafeBufferPointer<UInt8>?], key: [UInt8]) throws(OpsCoreError) -> Session? {
+    /// - Parameter expected: The id the key was made from, reused when the hash holds
+    ///   exactly its text (saves parsing and allocating it again).
+    static func decode(elements: [UnsafeBufferPointer<UInt8>?], key: [UInt8], expected: SessionID? = nil) throws(OpsCoreError) -> Session? {
         if elements.isEmpty { return nil }
         var values = FieldValues(repeating: nil)
         var index = 0
@@ -91,14 +93,14 @@ enum SessionHash {
             if let name = elements[index], let slot = slot(of: name) { values[slot] = elements[index + 1] }
             index += 2
         }
-        return try decode(values, key: key)
+        return try decode(values, key: key, expected: expected)
     }
 
     /// Each known field's value by its position in ``names``, `nil` where it is missing.
     private typealias FieldValues = InlineArray<8, UnsafeBufferPointer<UInt8>?>
 
     /// Checks and converts every field; the one place a session is read from a hash.
-    private static func decode(_ values: FieldValues, key: [UInt8]) throws(OpsCoreError) -> Session {
+    private static func decode(_ values: FieldValues, key: [UInt8], expected: SessionID? = nil) throws(OpsCoreError) -> Session {
         var keyText: String { String(decoding: key, as: UTF8.self) }
         func required(_ slot: Int) throws(OpsCoreError) -> UnsafeBufferPointer<UInt8> {
             guard let value = values[slot] else {
@@ -131,7 +133,7 @@ enum SessionHash {
             return value
         }
         let idBytes = try required(Slot.sessionID)
-        guard let id = SessionID(utf8: idBytes) else {
+        guard let id = expected.flatMap({ Self.isText(of: $0, idBytes) ? $0 : nil }) ?? SessionID(utf8: idBytes) else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "is not a UUID")
         }
         guard key.count > 36, key[key.count - 37] == UInt8(ascii: ":"), Self.isLowercase(of: idBytes, keySuffixOf: key) else {
@@ -164,6 +166,16 @@ enum SessionHash {
             metadata: metadataObject,
             version: versionValue
         )
+    }
+
+    /// Whether `bytes` are exactly the text of `id`.
+    private static func isText(of id: SessionID, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var text = id.text
+        return text.withUTF8 { utf8 in
+            guard utf8.count == bytes.count else { return false }
+            for index in 0..<utf8.count where utf8[index] != bytes[index] { return false }
+            return true
+        }
     }
 
     /// Whether the last 36 bytes of `key` are `id` (a valid UUID's bytes) in lowercase.

@@ -86,7 +86,7 @@ public final class SessionStore: Sendable {
                 }
                 if elements.isEmpty { return }
                 do throws(OpsCoreError) {
-                    read = .session(try SessionHash.decode(elements: elements, key: key))
+                    read = .session(try SessionHash.decode(elements: elements, key: key, expected: id))
                 } catch {
                     read = .failure(error)
                 }

@@ -7,9 +7,11 @@ extension BenchRunner {
     /// update, `WATCH`, `HGETALL`, `TIME`, `MULTI`; then `HSET`, `ZADD`, `XADD`,
     /// `PUBLISH`, `EXEC`) with no OpsCore work around them: what any client pays for
     /// them on this server and machine, to set the `get` and `update` runs against.
-    /// Written to keys of their own, copied from a real session and its last event,
-    /// so the feed and the sessions stay untouched.
-    func floors(like session: SessionID) throws -> [BenchResult] {
+    /// The get floor reads `sessions` round robin, as the get run does; the update
+    /// floor writes keys of its own, copied from the first session and its last
+    /// event, so the feed and the sessions stay untouched.
+    func floors(like sessions: [SessionID]) throws -> [BenchResult] {
+        let session = sessions[0]
         let partition = KeySpace.partition(of: session)
         let prefix = "\(keys.namespace):{\(KeySpace.partitionLabels[partition])}:bench-floor"
         let hash = Array(prefix.utf8)
@@ -31,9 +33,10 @@ extension BenchRunner {
             RedisCommand("EXEC"),
         ]
         let slice = max(Duration.milliseconds(50), duration / 10)
-        let read = RedisCommand("HGETALL", hash)
-        let getFloor = try paired("get_floor", connections: 1, slices: 10, slice: slice) { _, _ in
-            try self.pool.withConnection(routingKeys: [hash]) { _ = try $0.send(read) }
+        let reads = sessions.map { (key: keys.session($0), command: RedisCommand("HGETALL", keys.session($0))) }
+        let getFloor = try paired("get_floor", connections: 1, slices: 10, slice: slice) { _, index in
+            let read = reads[index % reads.count]
+            try self.pool.withConnection(routingKeys: [read.key]) { _ = try $0.send(read.command) }
             return true
         }.result
         let updateFloor = try paired("update_floor", connections: 1, slices: 10, slice: slice) { _, _ in
