@@ -158,12 +158,7 @@ public final class RedisConnection {
     ///   - body: Decodes the reply; the bytes are valid only during the call.
     /// - Throws: ``RedisError`` for socket and protocol failures.
     public func send(_ command: RedisCommand, readOnly: Bool, decoding body: (RedisReplyBytes) -> Void) throws(RedisError) {
-        if var failure {
-            failure.isSafeToRetry = readOnly
-            throw failure
-        }
-        roundTrips += 1
-        do {
+        try roundTrip(readOnly: readOnly) { () throws(RedisError) in
             if isAsking {
                 try context.append([Self.asking, command])
                 _ = try context.readReply()
@@ -176,13 +171,6 @@ public final class RedisConnection {
                 body(bytes)
             }
             if let refusal { noticeReplica(in: [refusal]) }
-        } catch {
-            if let topology, error.isConnectionError {
-                topology.locator.invalidate(generation: topology.generation)
-            }
-            var failure = error
-            failure.isSafeToRetry = readOnly
-            throw failure
         }
     }
 
@@ -204,13 +192,7 @@ public final class RedisConnection {
     /// - Returns: One reply per command, in the same order.
     /// - Throws: ``RedisError`` for socket failures.
     public func pipeline(_ commands: [RedisCommand], readOnly: Bool? = nil) throws(RedisError) -> [RedisReply] {
-        let readOnly = readOnly ?? commands.allSatisfy(\.isReadOnly)
-        if var failure {
-            failure.isSafeToRetry = readOnly
-            throw failure
-        }
-        roundTrips += 1
-        do {
+        try roundTrip(readOnly: readOnly ?? commands.allSatisfy(\.isReadOnly)) { () throws(RedisError) in
             var asked: [Bool] = []
             if isAsking {
                 var wire: [RedisCommand] = []
@@ -236,6 +218,20 @@ public final class RedisConnection {
             }
             if topology != nil { noticeReplica(in: replies) }
             return replies
+        }
+    }
+
+    /// One round trip: refused at once on a failed connection; a failure is marked
+    /// ``RedisError/isSafeToRetry`` when the commands only read, and a Sentinel
+    /// topology is told of a broken link.
+    private func roundTrip<Result>(readOnly: Bool, _ work: () throws(RedisError) -> Result) throws(RedisError) -> Result {
+        if var failure {
+            failure.isSafeToRetry = readOnly
+            throw failure
+        }
+        roundTrips += 1
+        do {
+            return try work()
         } catch {
             if let topology, error.isConnectionError {
                 topology.locator.invalidate(generation: topology.generation)
