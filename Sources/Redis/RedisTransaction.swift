@@ -78,9 +78,18 @@ extension RedisConnection {
     /// First round trip: `WATCH`, the reads and `MULTI`. Returns the reads' replies
     /// with `MULTI` accepted, so the connection is inside the transaction.
     private func openTransaction(watching keys: [[UInt8]], reading reads: [RedisCommand]) throws(RedisError) -> [RedisReply] {
-        let watch = keys.isEmpty ? [] : [RedisCommand(rawArguments: [Array("WATCH".utf8)] + keys)]
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(reads.count + 2)
+        if let first = keys.first {
+            var watch = RedisCommand("WATCH", first)
+            for key in keys.dropFirst() { watch.append(key) }
+            commands.append(watch)
+        }
+        let watched = commands.count
+        commands += reads
+        commands.append(Self.multi)
         // Nothing here changes data: a socket failure is safe to retry on a new connection.
-        let replies = try pipeline(watch + reads + [RedisCommand("MULTI")], readOnly: true)
+        let replies = try pipeline(commands, readOnly: true)
         switch replies[replies.count - 1] {
         case .status("OK"):
             break
@@ -93,18 +102,21 @@ extension RedisConnection {
             abandon(RedisError(.unexpectedReply, "connection abandoned after an unexpected reply to MULTI"))
             throw RedisError(.unexpectedReply, "MULTI returned neither OK nor an error")
         }
-        if !watch.isEmpty, case .error(let serverError) = replies[0] {
+        if watched > 0, case .error(let serverError) = replies[0] {
             discard()
             throw RedisError(serverError)
         }
-        return Array(replies[watch.count..<(replies.count - 1)])
+        return Array(replies[watched..<(replies.count - 1)])
     }
+
+    private static let multi = RedisCommand("MULTI")
+    private static let exec = RedisCommand("EXEC")
 
     /// Second round trip: the commands and `EXEC`. Returns `nil` when EXEC was aborted.
     private func commit(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply]? {
         let replies: [RedisReply]
         do {
-            replies = try pipeline(commands + [RedisCommand("EXEC")], readOnly: false)
+            replies = try pipeline(commands + [Self.exec], readOnly: false)
         } catch {
             if error.isConnectionError {
                 throw RedisError(.outcomeUnknown, "connection failed while the transaction was being committed (\(error.message)); it may or may not have been applied")

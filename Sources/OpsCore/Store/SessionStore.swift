@@ -217,40 +217,67 @@ public final class SessionStore: Sendable {
     private func commands(for change: SessionChange, key: [UInt8], maxLength: Int) throws(OpsCoreError) -> [RedisCommand] {
         let session = change.session
         let partition = KeySpace.partition(of: session.id)
-        var fields: [any RedisArgument] = [key]
+        // Built argument by argument (each appended as its own type, no existential array).
+        var hset = RedisCommand("HSET", key)
         for name in change.changedFields {
             switch name {
-            case SessionHash.status: fields += [name, session.status.rawValue]
+            case SessionHash.status:
+                hset.append(name)
+                hset.append(session.status.rawValue)
             case SessionHash.metadata:
+                hset.append(name)
                 if let bytes = change.metadataBytes {
-                    fields += [name, bytes]
+                    hset.append(bytes)
                 } else {
-                    fields += [name, try SessionValidation.serializedMetadata(session.metadata)]
+                    hset.append(try SessionValidation.serializedMetadata(session.metadata))
                 }
-            case SessionHash.lastUpdatedTime: fields += [name, session.lastUpdatedTime.iso8601Bytes]
-            case SessionHash.version: fields += [name, session.version]
+            case SessionHash.lastUpdatedTime:
+                hset.append(name)
+                hset.append(session.lastUpdatedTime.iso8601Bytes)
+            case SessionHash.version:
+                hset.append(name)
+                hset.append(session.version)
             default: break
             }
         }
-        var commands = [RedisCommand("HSET", fields)]
+        var commands = [hset]
+        commands.reserveCapacity(2 + change.events.count * 2)
         if session.status.isFinal {
             commands.append(RedisCommand("ZREM", keys.byUpdate(partition), session.id.text))
         } else {
-            commands.append(RedisCommand("ZADD", keys.byUpdate(partition), session.lastUpdatedTime.millisecondsSince1970, session.id.text))
+            var zadd = RedisCommand("ZADD", keys.byUpdate(partition))
+            zadd.append(session.lastUpdatedTime.millisecondsSince1970)
+            zadd.append(session.id.text)
+            commands.append(zadd)
         }
-        return commands + announce(change.events, partition: partition, maxLength: maxLength)
+        appendAnnouncements(of: change.events, partition: partition, maxLength: maxLength, to: &commands)
+        return commands
     }
 
     /// Each event appended to the partition's stream and published on the channel.
     private func announce(_ events: [SessionEvent], partition: Int, maxLength: Int) -> [RedisCommand] {
         var commands: [RedisCommand] = []
-        commands.reserveCapacity(events.count * 2)
+        appendAnnouncements(of: events, partition: partition, maxLength: maxLength, to: &commands)
+        return commands
+    }
+
+    /// Appends, for each event, its `XADD … MAXLEN ~ maxLength * event <json>` and its `PUBLISH`.
+    private func appendAnnouncements(of events: [SessionEvent], partition: Int, maxLength: Int, to commands: inout [RedisCommand]) {
+        commands.reserveCapacity(commands.count + events.count * 2)
         for event in events {
             let json = event.jsonBytes
-            commands.append(RedisCommand("XADD", keys.eventStream(partition), "MAXLEN", "~", maxLength, "*", "event", json))
-            commands.append(RedisCommand("PUBLISH", keys.events, json))
+            var xadd = RedisCommand("XADD", keys.eventStream(partition))
+            xadd.append("MAXLEN")
+            xadd.append("~")
+            xadd.append(maxLength)
+            xadd.append("*")
+            xadd.append("event")
+            xadd.append(json)
+            commands.append(xadd)
+            var publish = RedisCommand("PUBLISH", keys.events)
+            publish.append(json)
+            commands.append(publish)
         }
-        return commands
     }
 
     /// Runs a WATCH/MULTI/EXEC transaction on one pooled connection, mapping errors.
