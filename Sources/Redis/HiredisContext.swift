@@ -16,7 +16,7 @@ final class HiredisContext {
     /// Connects and applies the command timeout and keepalive. Blocks up to the connect timeout.
     init(configuration: RedisConfiguration) throws(RedisError) {
         context = try Self.open(configuration)
-        socket = CHiredis_contextFD(context)
+        fileDescriptor = CHiredis_contextFD(context)
     }
 
     /// Makes a connected context, or frees the half-made one and throws.
@@ -57,10 +57,8 @@ final class HiredisContext {
     /// The sticky error of this context, or `nil` while it is healthy.
     var failure: RedisError? { ioFailure ?? currentError(connecting: false) }
 
-    /// The socket, for `poll`.
-    var fileDescriptor: Int32 { socket }
-    /// The socket hiredis connected; OpsCore writes and reads it itself.
-    private let socket: Int32
+    /// The socket hiredis connected; OpsCore writes and reads it itself (and polls it).
+    let fileDescriptor: Int32
 
     /// Queues commands in the output buffer, encoded as RESP here
     /// (``RedisCommand/appendRESP(to:)``, every argument with its length); nothing
@@ -105,28 +103,30 @@ final class HiredisContext {
     /// The next reply: one already read, or else the queued commands are sent and
     /// the socket is read until a whole reply is in.
     func readReply() throws(RedisError) -> RedisReply {
-        if let reply = try bufferedReply() { return reply }
-        try flush()
-        while true {
-            try readAvailable()
-            if let reply = try bufferedReply() { return reply }
-        }
+        try awaitReply { reader throws(RedisError) in try reader.next() }
     }
 
     /// ``readReply()``, but the reply is handed to `body` as its bytes in the read buffer.
     func readReplyBytes(_ body: (RedisReplyBytes) -> Void) throws(RedisError) {
-        if try bufferedReplyBytes(body) { return }
+        try awaitReply { reader throws(RedisError) in try reader.nextBytes(body) ? () : nil }
+    }
+
+    /// What `take` gets from the reader: at once when a reply is buffered, else after
+    /// sending the queued commands and reading the socket until one is whole.
+    private func awaitReply<Taken>(_ take: (inout RedisReplyReader) throws(RedisError) -> Taken?) throws(RedisError) -> Taken {
+        if let taken = try buffered(take) { return taken }
         try flush()
         while true {
             try readAvailable()
-            if try bufferedReplyBytes(body) { return }
+            if let taken = try buffered(take) { return taken }
         }
     }
 
-    private func bufferedReplyBytes(_ body: (RedisReplyBytes) -> Void) throws(RedisError) -> Bool {
+    /// `take` on the reader; a protocol error it throws is sticky, as a socket failure is.
+    private func buffered<Taken>(_ take: (inout RedisReplyReader) throws(RedisError) -> Taken?) throws(RedisError) -> Taken? {
         if let ioFailure { throw ioFailure }
         do {
-            return try reader.nextBytes(body)
+            return try take(&reader)
         } catch {
             ioFailure = error
             throw error
@@ -139,7 +139,7 @@ final class HiredisContext {
     func flush() throws(RedisError) {
         if let ioFailure { throw ioFailure }
         guard !output.isEmpty else { return }
-        let socket = socket
+        let socket = fileDescriptor
         let failureCode: Int32 = output.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
@@ -167,7 +167,7 @@ final class HiredisContext {
     /// or a read error is sticky: the context is dead, as hiredis would mark it.
     func readAvailable() throws(RedisError) {
         if let ioFailure { throw ioFailure }
-        let socket = socket
+        let socket = fileDescriptor
         while true {
             var code: Int32 = 0
             let count = reader.fill { room in
@@ -187,13 +187,7 @@ final class HiredisContext {
 
     /// A reply already complete in the reader's buffer, without touching the socket.
     func bufferedReply() throws(RedisError) -> RedisReply? {
-        if let ioFailure { throw ioFailure }
-        do {
-            return try reader.next()
-        } catch {
-            ioFailure = error
-            throw error
-        }
+        try buffered { reader throws(RedisError) in try reader.next() }
     }
 
     /// Replies are read by OpsCore's own RESP reader from the socket hiredis connected.

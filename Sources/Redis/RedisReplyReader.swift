@@ -59,11 +59,7 @@ struct RedisReplyReader {
             return (reply, replyEnd)
         }
         guard let (reply, replyEnd) = parsed else { return nil }
-        start = replyEnd
-        if start == end {
-            start = 0
-            end = 0
-        }
+        consume(through: replyEnd)
         return reply
     }
 
@@ -86,12 +82,17 @@ struct RedisReplyReader {
             return replyEnd
         }
         guard replyEnd >= 0 else { return false }
+        consume(through: replyEnd)
+        return true
+    }
+
+    /// Drops the bytes of a reply that was taken, up to `replyEnd`.
+    private mutating func consume(through replyEnd: Int) {
         start = replyEnd
         if start == end {
             start = 0
             end = 0
         }
-        return true
     }
 
     /// The end and elements of the array of bulk strings at `index` when all of it

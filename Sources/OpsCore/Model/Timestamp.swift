@@ -59,17 +59,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
               text[13] == UInt8(ascii: ":"), text[16] == UInt8(ascii: ":"), text[19] == UInt8(ascii: "."),
               text[23] == UInt8(ascii: "Z")
         else { return nil }
-        // Every other byte is a digit; 0xFF marks one that is not.
-        func digit(_ index: Int) -> Int64 {
-            let value = text[index] &- UInt8(ascii: "0")
-            return value < 10 ? Int64(value) : 0xFF
-        }
         func number(_ from: Int, _ count: Int) -> Int64? {
             var value: Int64 = 0
             for index in from..<from + count {
-                let next = digit(index)
-                if next == 0xFF { return nil }
-                value = value * 10 + next
+                let digit = text[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                value = value * 10 + Int64(digit)
             }
             return value
         }

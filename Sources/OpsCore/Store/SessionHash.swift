@@ -136,7 +136,9 @@ enum SessionHash {
         guard let id = expected.flatMap({ Self.isText(of: $0, idBytes) ? $0 : nil }) ?? SessionID(utf8: idBytes) else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "is not a UUID")
         }
-        guard key.count > 36, key[key.count - 37] == UInt8(ascii: ":"), Self.isLowercase(of: idBytes, keySuffixOf: key) else {
+        let keyMatches = key.count > 36 && key[key.count - 37] == UInt8(ascii: ":")
+            && key.withUnsafeBufferPointer { Self.isText(of: id, UnsafeBufferPointer(rebasing: $0.suffix(36))) }
+        guard keyMatches else {
             throw .corruptSession(key: keyText, field: sessionID, reason: "does not match the key")
         }
         guard let statusValue = SessionStatus(rawValue: try text(Slot.status)) else {
@@ -176,18 +178,6 @@ enum SessionHash {
             for index in 0..<utf8.count where utf8[index] != bytes[index] { return false }
             return true
         }
-    }
-
-    /// Whether the last 36 bytes of `key` are `id` (a valid UUID's bytes) in lowercase.
-    private static func isLowercase(of id: UnsafeBufferPointer<UInt8>, keySuffixOf key: [UInt8]) -> Bool {
-        guard id.count == 36, key.count >= 36 else { return false }
-        let offset = key.count - 36
-        for index in 0..<36 {
-            let byte = id[index]
-            let lowered = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
-            if key[offset + index] != lowered { return false }
-        }
-        return true
     }
 
     /// Each field's position in ``names``.
