@@ -52,6 +52,31 @@ final class HiredisContext {
         redisFree(context)
     }
 
+    /// Makes the coming close abortive: the kernel drops whatever it has not
+    /// delivered yet and resets the link, instead of retransmitting it.
+    ///
+    /// Used once a connection is given up on (a timeout, a reset, a protocol error,
+    /// an abandonment). With an ordinary close, commands still in the kernel's send
+    /// queue (the link was down when they were written) would keep being retransmitted
+    /// and reach Redis once the link is back, seconds after the caller was told they
+    /// had failed or had an unknown outcome: an old primary, back before the sentinels
+    /// demote it, would apply a transaction that the new primary never sees.
+    func discardUnsentOnClose() {
+        guard !discardsUnsent else { return }
+        discardsUnsent = true
+        var abortive = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fileDescriptor, SOL_SOCKET, SO_LINGER, &abortive, socklen_t(MemoryLayout<linger>.size))
+    }
+
+    private var discardsUnsent = false
+
+    /// Records `error` as this context's sticky failure and makes its close abortive.
+    private func fail(_ error: RedisError) -> RedisError {
+        ioFailure = error
+        discardUnsentOnClose()
+        return error
+    }
+
     private static let ignoreSIGPIPEOnce: Void = CHiredis_ignoreSIGPIPE()
 
     /// The sticky error of this context, or `nil` while it is healthy.
@@ -128,8 +153,7 @@ final class HiredisContext {
         do {
             return try take(&reader)
         } catch {
-            ioFailure = error
-            throw error
+            throw fail(error)
         }
     }
 
@@ -155,9 +179,7 @@ final class HiredisContext {
             return 0
         }
         guard failureCode == 0 else {
-            let error = Self.classify(code: REDIS_ERR_IO, text: String(cString: strerror(failureCode)), connecting: false)
-            ioFailure = error
-            throw error
+            throw fail(Self.classify(code: REDIS_ERR_IO, text: String(cString: strerror(failureCode)), connecting: false))
         }
         output.removeAll(keepingCapacity: output.capacity <= Self.keptOutputCapacity)
     }
@@ -177,11 +199,9 @@ final class HiredisContext {
             }
             if count > 0 { return }
             if count < 0 && code == EINTR { continue }
-            let error = count == 0
+            throw fail(count == 0
                 ? Self.classify(code: REDIS_ERR_EOF, text: "Server closed the connection", connecting: false)
-                : Self.classify(code: REDIS_ERR_IO, text: String(cString: strerror(code)), connecting: false)
-            ioFailure = error
-            throw error
+                : Self.classify(code: REDIS_ERR_IO, text: String(cString: strerror(code)), connecting: false))
         }
     }
 

@@ -131,9 +131,11 @@ public final class RedisConnection {
     /// Marks the connection unusable from now on: every later call throws `error`,
     /// and a pool closes it instead of lending it again. Used when the server-side
     /// state of the connection (an open `MULTI`, a `WATCH`) is no longer certain.
+    /// Its socket is closed abortively, so nothing still unsent can reach Redis later.
     /// - Parameter error: What later calls throw.
     public func abandon(_ error: RedisError) {
         if abandonment == nil { abandonment = error }
+        context.discardUnsentOnClose()
     }
 
     /// Sends one command and waits for its reply. Blocks.

@@ -63,19 +63,30 @@ public final class RedisSentinelLocator: Sendable {
     /// when none is known. Blocks.
     /// - Throws: ``RedisError`` `connectionFailed` when no sentinel answered or none
     ///   knows the master name; `authenticationFailed` when the sentinels refused the password.
+    ///
+    /// When a `+switch-master` arrives while the sentinels are being asked, the
+    /// announced primary wins over the answer, which may predate the failover; the
+    /// answer is never recorded under a generation newer than the one it was asked in.
     public func primary() throws(RedisError) -> (endpoint: RedisConfiguration.Endpoint, generation: Int) {
-        let generationBefore = generation
-        if let known = knownPrimary { return (known, generationBefore) }
+        let (known, generationBefore) = state.withLock { state in
+            (state.primary, currentGeneration.load(ordering: .relaxed))
+        }
+        if let known { return (known, generationBefore) }
         let (found, answeredBy) = try ask()
-        state.withLock { state in
+        let chosen = state.withLock { state in
+            state.order.removeAll { $0 == answeredBy }
+            state.order.insert(answeredBy, at: 0)
+            let now = currentGeneration.load(ordering: .relaxed)
+            if now != generationBefore, let announced = state.primary {
+                return (announced, now)
+            }
             state.primary = found
             Self.noteFailover(from: state.lastPrimary, to: found)
             state.lastPrimary = found
-            state.order.removeAll { $0 == answeredBy }
-            state.order.insert(answeredBy, at: 0)
+            return (found, now)
         }
         startWatching()
-        return (found, generation)
+        return chosen
     }
 
     /// `configuration` itself, or for a sentinel configuration a copy that points at
