@@ -22,11 +22,28 @@ public final class RedisTestServer: @unchecked Sendable {
         public var extraArguments: [String]
         /// Also listen on a unix socket in the server's directory.
         public var unixSocket: Bool
+        /// Run as a sentinel (`--sentinel`, from a config file in its directory) that
+        /// monitors the primary on 127.0.0.1 at `port` as `masterName`, quorum 1.
+        public var sentinelOf: SentinelTarget?
         /// Creates options.
-        public init(password: String? = nil, extraArguments: [String] = [], unixSocket: Bool = false) {
+        public init(password: String? = nil, extraArguments: [String] = [], unixSocket: Bool = false, sentinelOf: SentinelTarget? = nil) {
             self.password = password
             self.extraArguments = extraArguments
             self.unixSocket = unixSocket
+            self.sentinelOf = sentinelOf
+        }
+    }
+
+    /// The primary a test sentinel monitors.
+    public struct SentinelTarget: Sendable {
+        /// The name the sentinel knows the primary by.
+        public var masterName: String
+        /// The primary's port on 127.0.0.1.
+        public var port: Int
+        /// Creates a target.
+        public init(masterName: String, port: Int) {
+            self.masterName = masterName
+            self.port = port
         }
     }
 
@@ -213,6 +230,13 @@ public final class RedisTestServer: @unchecked Sendable {
             arguments += ["--requirepass", password]
         }
         arguments += options.extraArguments
+        if let target = options.sentinelOf {
+            // A sentinel reads (and rewrites) a config file, which comes first on its command line.
+            let file = directory.appendingPathComponent("sentinel.conf")
+            try "sentinel monitor \(target.masterName) 127.0.0.1 \(target.port) 1\n".write(to: file, atomically: true, encoding: .utf8)
+            arguments = [file.path, "--sentinel", "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path,
+                         "--daemonize", "no", "--logfile", directory.appendingPathComponent("sentinel.log").path]
+        }
         let process = try ChildProcess(path: try Self.redisServerPath().path, arguments: arguments)
         lock.withLock { self.process = process }
         let deadline = Date().addingTimeInterval(10)
