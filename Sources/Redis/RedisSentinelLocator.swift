@@ -61,12 +61,11 @@ public final class RedisSentinelLocator: Sendable {
 
     /// The current primary and the generation it belongs to, asking the sentinels
     /// when none is known. Blocks.
-    /// - Throws: ``RedisError`` `connectionFailed` when no sentinel answered or none
-    ///   knows the master name; `authenticationFailed` when the sentinels refused the password.
     ///
     /// When a `+switch-master` arrives while the sentinels are being asked, the
-    /// announced primary wins over the answer, which may predate the failover; the
-    /// answer is never recorded under a generation newer than the one it was asked in.
+    /// announced primary wins over their answer, which may predate the failover.
+    /// - Throws: ``RedisError`` `connectionFailed` when no sentinel answered or none
+    ///   knows the master name; `authenticationFailed` when the sentinels refused the password.
     public func primary() throws(RedisError) -> (endpoint: RedisConfiguration.Endpoint, generation: Int) {
         let (known, generationBefore) = state.withLock { state in
             (state.primary, currentGeneration.load(ordering: .relaxed))
