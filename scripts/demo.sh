@@ -15,7 +15,7 @@ source scripts/lib/private-redis.sh
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   stop_private_redis "$work"
   rm -rf "$work"
 }

@@ -1,6 +1,8 @@
 # Shared by the scripts: a private Redis Cluster (3 primaries, replicas optional) on
 # loopback ports in a directory of the caller's.
 # shellcheck shell=bash
+# shellcheck source=private-redis.sh
+source "$(dirname "${BASH_SOURCE[0]}")/private-redis.sh"
 
 # Starts PRIMARIES primaries (default 3; 1 means one node serving every slot, with
 # no replica) and REPLICAS replicas each (default 1) in DIR, joins them and waits
@@ -46,7 +48,7 @@ start_private_cluster() {
 stop_private_cluster() {
   local pidfile
   for pidfile in "$1"/"${2:-cluster}"*/redis.pid; do
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    stop_pidfile "$pidfile"
   done
 }
 

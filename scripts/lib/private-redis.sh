@@ -18,5 +18,20 @@ start_private_redis() {
 
 # Stops the redis-server started in DIR, if any.
 stop_private_redis() {
-  [ -f "$1/redis.pid" ] && kill "$(cat "$1/redis.pid")" 2>/dev/null || true
+  stop_pidfile "$1/redis.pid"
+}
+
+# Stops the process whose pid PIDFILE holds, if any, and waits until it is gone
+# (SIGKILL after 10 s): a server still exiting writes into its directory, and the
+# caller removes that directory next.
+stop_pidfile() {
+  local pid _
+  [ -f "$1" ] || return 0
+  pid=$(cat "$1")
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
 }

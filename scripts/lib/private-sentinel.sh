@@ -1,6 +1,8 @@
 # Shared by the scripts: a private Sentinel deployment (one primary, two replicas,
 # three sentinels, master name "opsmain") on loopback ports in a directory of the caller's.
 # shellcheck shell=bash
+# shellcheck source=private-redis.sh
+source "$(dirname "${BASH_SOURCE[0]}")/private-redis.sh"
 
 # Starts it in DIR and waits until every sentinel sees both replicas and the
 # other two sentinels. Sets SENTINEL_URL (timeout=1) and PRIMARY_PORT.
@@ -54,6 +56,6 @@ CONF
 stop_private_sentinel() {
   local pidfile
   for pidfile in "$1"/*/redis.pid "$1"/*/sentinel.pid; do
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    stop_pidfile "$pidfile"
   done
 }
