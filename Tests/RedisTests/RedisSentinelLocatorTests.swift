@@ -1,3 +1,4 @@
+import Foundation
 @testable import Redis
 import RedisTestSupport
 import Testing
@@ -27,13 +28,17 @@ import Testing
         let locator = RedisSentinelLocator.shared(for: sentinelConfiguration(sentinel, masterName: "switching"))
         let announced = RedisConfiguration.Endpoint.tcp(host: "127.0.0.1", port: primary.port + 1)
 
-        sentinel.pause()  // the question is sent; the answer (the old primary) waits
-        async let asking = onOwnThread { try locator.primary() }
-        try await Task.sleep(for: .milliseconds(200))
-        locator.switched(to: announced)
-        try await Task.sleep(for: .milliseconds(100))
-        sentinel.resume()
-        let answer = try await asking
+        // Timed on threads of their own (a busy cooperative pool would stretch the pause
+        // past the 1 s the locator waits for a sentinel).
+        let answer = try await onOwnThread {
+            sentinel.pause()  // the question is sent; the answer (the old primary) waits
+            let asking = AnswerOnThread { try locator.primary() }
+            Thread.sleep(forTimeInterval: 0.2)
+            locator.switched(to: announced)
+            Thread.sleep(forTimeInterval: 0.1)
+            sentinel.resume()
+            return try asking.wait()
+        }
 
         #expect(answer.endpoint == announced)
         #expect(answer.generation == locator.generation)
@@ -44,5 +49,24 @@ import Testing
         RedisConfiguration(
             endpoint: .tcp(host: "127.0.0.1", port: 1),
             sentinel: RedisSentinelSettings(sentinels: [.tcp(host: "127.0.0.1", port: sentinel.port)], masterName: masterName))
+    }
+}
+
+/// `work` started at once on a thread of its own; ``wait()`` blocks for its result.
+private final class AnswerOnThread<Value: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable: `result` is written by the thread before `done` is signalled and read only after.
+    private var result: Result<Value, any Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ work: @escaping @Sendable () throws -> Value) {
+        Thread.detachNewThread { [self] in
+            result = Result(catching: work)
+            done.signal()
+        }
+    }
+
+    func wait() throws -> Value {
+        done.wait()
+        return try result!.get()
     }
 }
