@@ -61,14 +61,11 @@ final class HiredisContext {
     /// and reach Redis once the link is back, seconds after the caller was told they
     /// had failed or had an unknown outcome: an old primary, back before the sentinels
     /// demote it, would apply a transaction that the new primary never sees.
+    /// Setting it again (a connection abandoned after it failed) changes nothing.
     func discardUnsentOnClose() {
-        guard !discardsUnsent else { return }
-        discardsUnsent = true
         var abortive = linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fileDescriptor, SOL_SOCKET, SO_LINGER, &abortive, socklen_t(MemoryLayout<linger>.size))
     }
-
-    private var discardsUnsent = false
 
     /// Records `error` as this context's sticky failure and makes its close abortive.
     private func fail(_ error: RedisError) -> RedisError {

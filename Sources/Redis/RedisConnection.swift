@@ -162,8 +162,7 @@ public final class RedisConnection {
     public func send(_ command: RedisCommand, readOnly: Bool, decoding body: (RedisReplyBytes) -> Void) throws(RedisError) {
         try roundTrip(readOnly: readOnly) { () throws(RedisError) in
             if isAsking {
-                try context.append([Self.asking, command])
-                _ = try context.readReply()
+                if try appendAsking([command])[0] { _ = try context.readReply() }
             } else {
                 try context.append(command)
             }
@@ -195,22 +194,12 @@ public final class RedisConnection {
     /// - Throws: ``RedisError`` for socket failures.
     public func pipeline(_ commands: [RedisCommand], readOnly: Bool? = nil) throws(RedisError) -> [RedisReply] {
         try roundTrip(readOnly: readOnly ?? commands.allSatisfy(\.isReadOnly)) { () throws(RedisError) in
-            var asked: [Bool] = []
+            let asked: [Bool]
             if isAsking {
-                var wire: [RedisCommand] = []
-                for command in commands {
-                    asked.append(!insideMulti)
-                    if !insideMulti { wire.append(Self.asking) }
-                    switch command.name {
-                    case "MULTI": insideMulti = true
-                    case "EXEC", "DISCARD": insideMulti = false
-                    default: break
-                    }
-                    wire.append(command)
-                }
-                try context.append(wire)
+                asked = try appendAsking(commands)
             } else {
                 try context.append(commands)
+                asked = []
             }
             var replies: [RedisReply] = []
             replies.reserveCapacity(commands.count)
@@ -245,6 +234,26 @@ public final class RedisConnection {
     }
 
     private static let asking = RedisCommand("ASKING")
+
+    /// Queues `commands` while ``isAsking``, each preceded by `ASKING` unless it is
+    /// inside `MULTI` (where the flag lasts to `EXEC`). Returns, per command, whether
+    /// an `ASKING` went before it, so that its reply can be skipped.
+    private func appendAsking(_ commands: [RedisCommand]) throws(RedisError) -> [Bool] {
+        var asked: [Bool] = []
+        var wire: [RedisCommand] = []
+        for command in commands {
+            asked.append(!insideMulti)
+            if !insideMulti { wire.append(Self.asking) }
+            switch command.name {
+            case "MULTI": insideMulti = true
+            case "EXEC", "DISCARD": insideMulti = false
+            default: break
+            }
+            wire.append(command)
+        }
+        try context.append(wire)
+        return asked
+    }
 
     /// A `READONLY` refusal means the sentinels' primary became a replica: the
     /// connection is abandoned and the sentinels are asked again.

@@ -18,17 +18,17 @@ A second update after the link is back shows the witness counts (one more
 (10.215.0.0/24) exists only inside namespaces the test creates.
 """
 
-import json
 import os
 import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
-import redis
 
 from support import netns
 from support.layout import session_key
-from support.multihost_clients import REDIS_PORT, LineCollector, OpsCoreHost, redis_ping
+from support.multihost_clients import REDIS_PORT, OpsCoreHost, redis_client, redis_ping
+from support.worker import OpsCoreWorker
 
 UNAVAILABLE = netns.unavailable_reason()
 pytestmark = [pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE)), pytest.mark.timeout(60)]
@@ -50,9 +50,9 @@ def lab():
         yield network
 
 
-def command_calls(_=None):
+def command_calls():
     """Calls per command since Redis started, read over db's loopback (up while its link is down)."""
-    client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, socket_timeout=5, socket_connect_timeout=5)
+    client = redis_client("127.0.0.1", None, timeout=5.0)
     try:
         stats = client.info("commandstats")
     finally:
@@ -61,39 +61,11 @@ def command_calls(_=None):
 
 
 def session_version(session_id):
-    client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, socket_timeout=5, decode_responses=True)
+    client = redis_client("127.0.0.1", None, timeout=5.0)
     try:
         return client.hget(session_key(KEY_NAMESPACE, session_id), "version")
     finally:
         client.close()
-
-
-class Worker:
-    """`opscore worker --concurrency 1` on a host: one JSON request in, its reply line out."""
-
-    def __init__(self, opscore, err_path):
-        with open(err_path, "wb") as err:
-            self.process = opscore.popen("worker", "--concurrency", "1",
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-        self.replies = LineCollector(self.process.stdout, time.monotonic())
-
-    def send(self, request):
-        self.process.stdin.write(json.dumps(request).encode() + b"\n")
-        self.process.stdin.flush()
-
-    def reply(self, request_id, within=10.0):
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            for text in self.replies.texts():
-                reply = json.loads(text)
-                if reply.get("id") == request_id:
-                    return reply
-            time.sleep(0.02)
-        raise AssertionError(f"no reply to {request_id} within {within} s; replies so far: {self.replies.texts()}")
-
-    def finish(self):
-        self.process.stdin.close()
-        return self.process.wait(10)
 
 
 def test_an_update_given_up_on_while_the_link_was_down_never_runs_once_it_is_back(lab, opscore_bin, tmp_path, figures):
@@ -106,25 +78,25 @@ def test_an_update_given_up_on_while_the_link_was_down_never_runs_once_it_is_bac
         assert time.monotonic() < deadline, "redis-server did not answer on the bridge within 5 s"
         time.sleep(0.05)
 
+    url = f"redis://{db.address}:{REDIS_PORT}/0?timeout=1&connect_timeout=1"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSCORE_")}
-    env.update(OPSCORE_REDIS_URL=f"redis://{db.address}:{REDIS_PORT}/0?timeout=1&connect_timeout=1",
-               OPSCORE_NAMESPACE=KEY_NAMESPACE)
+    env.update(OPSCORE_REDIS_URL=url, OPSCORE_NAMESPACE=KEY_NAMESPACE)
     opscore = OpsCoreHost(opscore_bin, cl, env)
     assert opscore.run("agent", "register", "a1").returncode == 0
     session_id = opscore.json("session", "start", "--agent", "a1", "--workflow", "wf")["session_id"]
 
-    worker = Worker(opscore, tmp_path / "worker.err")
-    worker.send({"id": "get", "op": "get", "session_id": session_id})
-    assert worker.reply("get")["ok"] is True  # the worker's connection is open now
+    # The worker runs on cl: the lab starts (and on close kills) it in that namespace.
+    worker = OpsCoreWorker(SimpleNamespace(spawn=cl.popen), opscore_bin, url, str(tmp_path / "worker.err"),
+                           concurrency=1, namespace=KEY_NAMESPACE)
+    assert worker.call({"id": "get", "op": "get", "session_id": session_id})["ok"] is True  # its connection is open
     version = db.call(session_version, session_id)
     before = db.call(command_calls)
 
     db.set_link(False)
     cut = time.monotonic()
-    worker.send({"id": "lost", "op": "update", "session_id": session_id, "metadata": {"lost": True}})
-    lost = worker.reply("lost")
+    lost = worker.call({"id": "lost", "op": "update", "session_id": session_id, "metadata": {"lost": True}})
     replied_after = time.monotonic() - cut
-    assert lost["ok"] is False and lost["error"]["code"] in ("redis_timeout", "redis_unavailable"), lost
+    assert lost is not None and lost["ok"] is False and lost["error"]["code"] in ("redis_timeout", "redis_unavailable"), lost
     time.sleep(max(0.0, cut + LINK_DOWN_FOR - time.monotonic()))
     db.set_link(True)
     while cl.call(redis_ping, db.address, None) != "PONG":
@@ -140,8 +112,8 @@ def test_an_update_given_up_on_while_the_link_was_down_never_runs_once_it_is_bac
         f"commands the worker gave up on ran after the link came back: before {before}, after {after_link}")
     assert db.call(session_version, session_id) == version
 
-    worker.send({"id": "after", "op": "update", "session_id": session_id, "metadata": {"after": True}})
-    assert worker.reply("after")["ok"] is True
+    after = worker.call({"id": "after", "op": "update", "session_id": session_id, "metadata": {"after": True}})
+    assert after is not None and after["ok"] is True, after
     after_update = db.call(command_calls)
     assert after_update["watch"] == before["watch"] + 1 and after_update["exec"] == before["exec"] + 1, after_update
     assert int(db.call(session_version, session_id)) == int(version) + 1

@@ -84,19 +84,22 @@ public final class SessionStore: Sendable {
                     read = .reply(bytes.reply)
                     return
                 }
-                if elements.isEmpty { return }
                 do throws(OpsCoreError) {
-                    read = .session(try SessionHash.decode(elements: elements, key: key, expected: id))
+                    read = try SessionHash.decode(elements: elements, key: key, expected: id).map(HashRead.session) ?? .none
                 } catch {
                     read = .failure(error)
                 }
             }
-            // WRONGTYPE stays a reply (a corrupt session); other refusals (a Cluster's ASK) are thrown inside, to be followed.
-            if case .reply(.error(let refusal)) = read, refusal.code != "WRONGTYPE" { throw RedisError(refusal) }
-            // An empty read on a node importing the slot may mean "not moved yet", never "not found".
-            if connection.isAsking, case .none = read { throw Self.migrating }
-            if connection.isAsking, case .reply(.null) = read { throw Self.migrating }
-            return read
+            switch read {
+            case .reply(.error(let refusal)) where refusal.code != "WRONGTYPE":
+                // WRONGTYPE stays a reply (a corrupt session); other refusals (a Cluster's ASK) are thrown inside, to be followed.
+                throw RedisError(refusal)
+            case .none where connection.isAsking, .reply(.null) where connection.isAsking:
+                // An empty read on a node importing the slot may mean "not moved yet", never "not found".
+                throw Self.migrating
+            default:
+                return read
+            }
         }
         switch read {
         case .session(let session): return session
@@ -109,7 +112,7 @@ public final class SessionStore: Sendable {
     /// What one `HGETALL` of a session gave.
     private enum HashRead {
         /// The session, decoded.
-        case session(Session?)
+        case session(Session)
         /// An empty array: no such key.
         case none
         /// The fields were there but do not make a session.
