@@ -217,26 +217,7 @@ public final class RedisTestServer: @unchecked Sendable {
 
     private func launch() throws {
         guard !external else { return }
-        var arguments = [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path,
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--logfile", directory.appendingPathComponent("redis.log").path,
-            "--enable-debug-command", "local",
-        ]
-        if options.unixSocket {
-            arguments += ["--unixsocket", socketPath, "--unixsocketperm", "700"]
-        }
-        if let password = options.password {
-            arguments += ["--requirepass", password]
-        }
-        arguments += options.extraArguments
-        if let target = options.sentinelOf {
-            // A sentinel reads (and rewrites) a config file, which comes first on its command line.
-            let file = directory.appendingPathComponent("sentinel.conf")
-            try "sentinel monitor \(target.masterName) 127.0.0.1 \(target.port) 1\n".write(to: file, atomically: true, encoding: .utf8)
-            arguments = [file.path, "--sentinel", "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path,
-                         "--daemonize", "no", "--logfile", directory.appendingPathComponent("sentinel.log").path]
-        }
+        let arguments = try serverArguments()
         let process = try ChildProcess(path: try Self.redisServerPath().path, arguments: arguments)
         lock.withLock { self.process = process }
         let deadline = Date().addingTimeInterval(10)
@@ -257,6 +238,30 @@ public final class RedisTestServer: @unchecked Sendable {
             usleep(20_000)
         }
         throw TestServerError("redis-server did not answer within 10 s")
+    }
+
+    /// The command line: a server's options, or a sentinel's config file and options.
+    private func serverArguments() throws -> [String] {
+        if let target = options.sentinelOf {
+            // A sentinel reads (and rewrites) a config file, which comes first on its command line.
+            let file = directory.appendingPathComponent("sentinel.conf")
+            try "sentinel monitor \(target.masterName) 127.0.0.1 \(target.port) 1\n".write(to: file, atomically: true, encoding: .utf8)
+            return [file.path, "--sentinel", "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path,
+                    "--daemonize", "no", "--logfile", directory.appendingPathComponent("sentinel.log").path]
+        }
+        var arguments = [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path,
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--logfile", directory.appendingPathComponent("redis.log").path,
+            "--enable-debug-command", "local",
+        ]
+        if options.unixSocket {
+            arguments += ["--unixsocket", socketPath, "--unixsocketperm", "700"]
+        }
+        if let password = options.password {
+            arguments += ["--requirepass", password]
+        }
+        return arguments + options.extraArguments
     }
 
     private static func redisServerPath() throws -> URL {
