@@ -20,6 +20,13 @@ import Testing
         try await Self.hammer(fixture: fixture, lifecycles: lifecycles, updatesPerWriter: 200)
     }
 
+    /// DESIGN's bar: 16 writers hammering one session all commit with the default retry bound.
+    @Test func sixteenWritersWithTheirOwnLifecyclesUpdatingOneSessionLoseNoUpdate() async throws {
+        let fixture = try await OpsFixture.make("no-lost-16")
+        let lifecycles = (0..<16).map { _ in fixture.makeLifecycle(poolSize: 1) }
+        try await Self.hammer(fixture: fixture, lifecycles: lifecycles, updatesPerWriter: 50)
+    }
+
     @Test func eightWritersSharingOneLifecycleOfEightConnectionsLoseNoUpdate() async throws {
         let fixture = try await OpsFixture.make("no-lost-shared")
         let shared = fixture.makeLifecycle(poolSize: 8)
