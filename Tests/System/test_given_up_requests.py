@@ -52,20 +52,14 @@ def lab():
 
 def command_calls():
     """Calls per command since Redis started, read over db's loopback (up while its link is down)."""
-    client = redis_client("127.0.0.1", None, timeout=5.0)
-    try:
+    with redis_client("127.0.0.1", None, timeout=5.0) as client:
         stats = client.info("commandstats")
-    finally:
-        client.close()
     return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in WITNESSED}
 
 
 def session_version(session_id):
-    client = redis_client("127.0.0.1", None, timeout=5.0)
-    try:
+    with redis_client("127.0.0.1", None, timeout=5.0) as client:
         return client.hget(session_key(KEY_NAMESPACE, session_id), "version")
-    finally:
-        client.close()
 
 
 def test_an_update_given_up_on_while_the_link_was_down_never_runs_once_it_is_back(lab, opscore_bin, tmp_path, figures):
